@@ -1,0 +1,26 @@
+/** The `pushsync` command line. Each command lives in bin/commands/<name>.ts. */
+const usage = `pushsync <command> [options]
+
+Commands:
+  validate [paths...]   validate ESO manifests (SecretStore, ClusterSecretStore, PushSecret, ExternalSecret)
+  local [--only ...]    run the local cloud (Vault, ...) in the foreground
+
+Run "pushsync <command> --help" for a command's options.`;
+
+type Command = (args: string[]) => Promise<number>;
+
+const commands: Record<string, () => Promise<Command>> = {};
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === "--help" || name === "-h" || name === "help") {
+    console.log(usage);
+    return name ? 0 : 2;
+  }
+  const load = commands[name];
+  if (!load) {
+    console.error(`pushsync: unknown command "${name}"\n\n${usage}`);
+    return 2;
+  }
+  return (await load())(rest);
+}
