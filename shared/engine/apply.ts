@@ -1,0 +1,194 @@
+/**
+ * Applying a plan: the writes and deletes it decided, at most `concurrency` in flight per store.
+ * A failure on one remote secret or one store never stops the others: it becomes that entry's
+ * `error` outcome. Property targets are read-modify-write under a per-remote-key lock, so two
+ * pushes setting different properties of one remote secret never lose each other's update.
+ *
+ * Every entry gets one report row and one log record (key names, path, version, short
+ * fingerprint, never values).
+ */
+import { randomUUID } from "node:crypto";
+import { PushsyncError } from "../errors/index.ts";
+import type { Logger } from "../observability/logger.ts";
+import { MANAGED_BY_PUSHSYNC } from "../providers/types.ts";
+import type { PushRequest, RemoteSecretState, SecretStoreProvider } from "../providers/types.ts";
+import { idempotencyToken, shortFingerprint } from "./fingerprint.ts";
+import type { Action, EngineContext, Plan, PlanItem } from "./plan.ts";
+import { toEntryError } from "./plan.ts";
+import { mergeProperties } from "./render.ts";
+import type { SecretValue } from "./render.ts";
+import { mapLimit } from "./resilience.ts";
+import type { EntryError, Outcome, Report, ReportEntry } from "./types.ts";
+
+interface Result {
+  outcome: Outcome;
+  reason?: string;
+  error?: EntryError;
+}
+
+/**
+ * The token is derived from the fingerprint, so a retried or repeated push of the same inputs is a
+ * no-op at the store. A repair (same fingerprint, but the store's current value is not the marked
+ * one: changed behind our back) needs a fresh token: the derived one already names the version
+ * that was replaced, and the store would treat the write as a repeat of it.
+ */
+function request(
+  item: PlanItem,
+  value: SecretValue,
+  current: RemoteSecretState | undefined,
+  restore: boolean,
+): PushRequest {
+  const fp = item.fingerprint!;
+  const repair = current?.marker?.fingerprint === fp && !current.currentIsMarked;
+  return {
+    key: item.remoteKey,
+    value: value.bytes,
+    metadata: item.entries[0]!.metadata,
+    marker: item.marker!,
+    idempotencyToken: repair ? randomUUID() : idempotencyToken(fp),
+    restore,
+    current,
+  };
+}
+
+async function mergeAndPush(
+  provider: SecretStoreProvider,
+  item: PlanItem,
+  action: Extract<Action, { kind: "write" }>,
+): Promise<Result> {
+  let current = item.current;
+  let existing: Buffer | undefined;
+  if (!action.restore) {
+    try {
+      existing = await provider.getSecret({ key: item.remoteKey });
+    } catch (err) {
+      if (!(err instanceof PushsyncError && err.code === "NotFound")) throw err;
+    }
+    if (existing && !current) {
+      // Created since the plan was made (by a concurrent push, or by someone else).
+      current = await provider.describe(item.remoteKey);
+      if (current && current.managedBy !== MANAGED_BY_PUSHSYNC && !item.entries[0]!.adopt) {
+        throw new PushsyncError(
+          "NotOwned",
+          `remote secret "${item.remoteKey}" in store ${item.store} exists and is not managed by pushsync`,
+        );
+      }
+    }
+  }
+  const merged = mergeProperties(
+    existing,
+    action.set!,
+    action.remove!,
+    `"${item.remoteKey}" in store ${item.store}`,
+  );
+  if (!merged) {
+    if (!existing) return { outcome: "unchanged", reason: "no property left to write" };
+    await provider.delete(item.remoteKey);
+    return { outcome: "deleted" };
+  }
+  const result = await provider.push(request(item, merged, current, action.restore));
+  return { outcome: result.action };
+}
+
+async function execute(ctx: EngineContext, item: PlanItem): Promise<Result> {
+  const { action } = item;
+  if (action.kind === "none") return action;
+  const provider = ctx.providers.get(item.store)!;
+  try {
+    if (action.kind === "delete") {
+      await provider.delete(item.remoteKey);
+      return { outcome: "deleted" };
+    }
+    if (action.value) {
+      const result = await provider.push(request(item, action.value, item.current, action.restore));
+      return { outcome: result.action };
+    }
+    return await ctx.lock.run(`${item.store}\u0000${item.remoteKey}`, () =>
+      mergeAndPush(provider, item, action),
+    );
+  } catch (err) {
+    return { outcome: "error", error: toEntryError(err) };
+  }
+}
+
+function rowsOf(item: PlanItem, result: Result, durationMs: number): ReportEntry[] {
+  const common = {
+    store: item.store,
+    remoteKey: item.remoteKey,
+    outcome: result.outcome,
+    ...(result.reason !== undefined && { reason: result.reason }),
+    ...(result.error !== undefined && { error: result.error }),
+    ...(item.fingerprint !== undefined && { fingerprint: shortFingerprint(item.fingerprint) }),
+    ...(item.vault !== undefined && { vault: item.vault }),
+    durationMs,
+  };
+  if (item.entries.length === 0) {
+    return [{ ...(item.owners?.length ? { pushSecret: item.owners.join(",") } : {}), ...common }];
+  }
+  return item.entries.map((e) => ({
+    pushSecret: e.pushSecret,
+    ...(e.property !== undefined && { property: e.property }),
+    ...common,
+  }));
+}
+
+function log(logger: Logger, row: ReportEntry): void {
+  if (row.outcome === "error") logger.warn("push outcome", { ...row });
+  else if (row.outcome === "unchanged") logger.debug("push outcome", { ...row });
+  else logger.info("push outcome", { ...row });
+}
+
+function callsSince(ctx: EngineContext, before: Map<string, Record<string, number>>): Report["calls"] {
+  const out: Report["calls"] = {};
+  for (const [store, provider] of ctx.providers) {
+    const start = before.get(store) ?? {};
+    const delta: Record<string, number> = {};
+    for (const [op, n] of Object.entries(provider.calls.snapshot())) {
+      if (n - (start[op] ?? 0) > 0) delta[op] = n - (start[op] ?? 0);
+    }
+    if (Object.keys(delta).length > 0) out[store] = delta;
+  }
+  return out;
+}
+
+export async function applyPlan(ctx: EngineContext, plan: Plan): Promise<Report> {
+  const rows: ReportEntry[] = [];
+  const byStore = new Map<string, PlanItem[]>();
+  for (const item of plan.items) byStore.set(item.store, [...(byStore.get(item.store) ?? []), item]);
+  await Promise.all(
+    [...byStore.values()].map((items) =>
+      mapLimit(items, ctx.concurrency, async (item) => {
+        const started = performance.now();
+        const result = await execute(ctx, item);
+        const durationMs = Math.round(item.planMs + performance.now() - started);
+        for (const row of rowsOf(item, result, durationMs)) {
+          rows.push(row);
+          log(ctx.logger, row);
+        }
+      }),
+    ),
+  );
+  rows.sort(
+    (a, b) =>
+      a.store.localeCompare(b.store) ||
+      a.remoteKey.localeCompare(b.remoteKey) ||
+      (a.property ?? "").localeCompare(b.property ?? "") ||
+      (a.pushSecret ?? "").localeCompare(b.pushSecret ?? ""),
+  );
+  const totals: Record<Outcome, number> = {
+    created: 0,
+    updated: 0,
+    unchanged: 0,
+    skipped: 0,
+    deleted: 0,
+    error: 0,
+  };
+  for (const row of rows) totals[row.outcome] += 1;
+  return {
+    entries: rows,
+    totals,
+    calls: callsSince(ctx, plan.callsAtStart),
+    vaultReads: { ...plan.vaultReads },
+    durationMs: Math.round(performance.now() - plan.startedAt),
+  };
+}

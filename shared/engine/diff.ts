@@ -1,0 +1,83 @@
+/**
+ * What to do with one remote secret, decided from its desired fingerprint and its current state
+ * (from listManaged() or describe(); never from its value). The rules, in order:
+ *
+ * 1. Every Vault source deleted: nothing to do if the remote secret is absent; a remote secret not
+ *    managed by pushsync is left alone; deletionPolicy Delete (all entries) removes it (property
+ *    entries remove their properties), None keeps it.
+ * 2. updatePolicy IfNotExists and the remote secret exists: skipped.
+ * 3. Ownership: a remote secret without the pushsync marker is never written, unless the entries
+ *    opt in to adoption and it is unmarked or marked by ESO.
+ * 4. Never backwards: the destination records a newer version of the same Vault path: skipped.
+ * 5. Same fingerprint and the store says its current value is the marked one: unchanged.
+ * 6. Otherwise write (restoring a secret pending deletion first).
+ */
+import { MANAGED_BY_ESO, MANAGED_BY_PUSHSYNC } from "../providers/types.ts";
+import type { RemoteSecretState } from "../providers/types.ts";
+import type { EntryError } from "./types.ts";
+
+export type Decision =
+  | { kind: "write"; restore: boolean }
+  | { kind: "delete" }
+  | { kind: "none"; outcome: "unchanged" | "skipped" | "error"; reason?: string; error?: EntryError };
+
+export interface DiffInput {
+  store: string;
+  remoteKey: string;
+  current: RemoteSecretState | undefined;
+  fingerprint: string;
+  /** The entries set properties of a JSON object rather than the whole value. */
+  byProperty: boolean;
+  /** No entry has a live Vault source any more. */
+  sourcesDeleted: boolean;
+  /** Every entry has deletionPolicy Delete. */
+  deleteWhenGone: boolean;
+  ifNotExists: boolean;
+  adopt: boolean;
+  /** The Vault source recorded in the marker: path and the version this push carries. */
+  primary?: { path: string; version: number };
+}
+
+export function decide(d: DiffInput): Decision {
+  const { current } = d;
+  const exists = current !== undefined && !current.pendingDeletion;
+  const owned = current?.managedBy === MANAGED_BY_PUSHSYNC;
+  const upToDate = owned && current?.marker?.fingerprint === d.fingerprint && current.currentIsMarked;
+
+  if (d.sourcesDeleted) {
+    if (!exists)
+      return { kind: "none", outcome: "unchanged", reason: "Vault source deleted; remote secret absent" };
+    if (!owned) return skip("Vault source deleted; remote secret is not managed by pushsync");
+    if (!d.deleteWhenGone) return skip("Vault source deleted; deletionPolicy None keeps the remote secret");
+    // Property targets remove their properties with a read-modify-write (the secret goes when
+    // nothing is left); a fingerprint match means that was done and other properties remain.
+    if (upToDate) return { kind: "none", outcome: "unchanged" };
+    return d.byProperty ? { kind: "write", restore: false } : { kind: "delete" };
+  }
+  if (exists && d.ifNotExists) return skip("remote secret exists and updatePolicy is IfNotExists");
+  if (current && !owned) {
+    const adoptable = d.adopt && (current.managedBy === undefined || current.managedBy === MANAGED_BY_ESO);
+    if (!adoptable) {
+      const by = current.managedBy ? ` (managed-by: ${current.managedBy})` : "";
+      return {
+        kind: "none",
+        outcome: "error",
+        error: {
+          code: "NotOwned",
+          message: `remote secret "${d.remoteKey}" in store ${d.store} exists and is not managed by pushsync${by}`,
+          retryable: false,
+        },
+      };
+    }
+  }
+  const marker = current?.marker;
+  if (marker && d.primary && marker.vaultPath === d.primary.path && marker.vaultVersion > d.primary.version) {
+    return skip(
+      `destination records ${marker.vaultPath}@${marker.vaultVersion}, newer than version ${d.primary.version}`,
+    );
+  }
+  if (upToDate && !current?.pendingDeletion) return { kind: "none", outcome: "unchanged" };
+  return { kind: "write", restore: current?.pendingDeletion ?? false };
+}
+
+const skip = (reason: string): Decision => ({ kind: "none", outcome: "skipped", reason });
