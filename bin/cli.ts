@@ -9,7 +9,9 @@ Run "pushsync <command> --help" for a command's options.`;
 
 type Command = (args: string[]) => Promise<number>;
 
-const commands: Record<string, () => Promise<Command>> = {};
+const commands: Record<string, () => Promise<Command>> = {
+  validate: async () => (await import("./commands/validate.ts")).default,
+};
 
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
