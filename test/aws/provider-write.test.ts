@@ -131,6 +131,21 @@ describe("push", () => {
     expect((await sm.send(new DescribeSecretCommand({ SecretId: "app/cfg" }))).Description).toBe("new");
   });
 
+  it("stores marker values outside AWS's tag alphabet as base64 and reads them back", async () => {
+    const base = pushRequest("app/odd", "v");
+    const vaultPath = "kv/Team A/db#1,primary";
+    await provider.push({ ...base, marker: { ...base.marker, vaultPath } });
+    const d = await sm.send(new DescribeSecretCommand({ SecretId: "app/odd" }));
+    const stored = d.Tags!.find((t) => t.Key === "pushsync.io/vault-path")!.Value!;
+    expect(stored).toBe(`base64:${Buffer.from(vaultPath).toString("base64")}`);
+    expect((await provider.describe("app/odd"))?.marker?.vaultPath).toBe(vaultPath);
+
+    const long = { ...base, key: "app/long", marker: { ...base.marker, vaultPath: "kv/" + "p".repeat(300) } };
+    const err = await providerError(provider.push(long));
+    expect(err.code).toBe("TooLarge");
+    expect(err.message).toContain("256");
+  });
+
   it("pushes binary values as SecretBinary and refuses non-UTF-8 values as strings", async () => {
     const bytes = Buffer.from([0xff, 0xfe, 0x00, 0x41]);
     await provider.push(pushRequest("app/bin", bytes, { metadata: { secretPushFormat: "binary" } }));

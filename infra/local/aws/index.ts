@@ -115,7 +115,7 @@ export async function startLocalAws(options: LocalAwsOptions = {}): Promise<Loca
       return;
     }
     try {
-      sendAws(res, 200, contentType, service.handle(operation, input as Record<string, unknown>));
+      sendAws(res, 200, contentType, await service.handle(operation, input as Record<string, unknown>));
     } catch (err) {
       if (!(err instanceof AwsError)) throw err;
       sendError(res, contentType, err);

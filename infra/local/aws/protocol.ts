@@ -20,7 +20,7 @@ export interface AwsJsonService {
   readonly targetPrefix: string;
   /** application/x-amz-json-1.0 or -1.1. */
   readonly contentType: string;
-  /** Runs one operation; throws AwsError for answers other than 200. */
+  /** Runs one operation (its result may be a promise); throws AwsError for answers other than 200. */
   handle(operation: string, input: Record<string, unknown>): unknown;
   /** Forgets every resource. */
   reset(): void;

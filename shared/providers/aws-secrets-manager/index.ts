@@ -104,11 +104,20 @@ class AwsSecretsManagerProvider implements SecretStoreProvider {
   readonly quotas = { write: 40, read: 8_000, list: 80 };
   readonly calls = new Counters();
   private readonly client: SecretsManagerClient;
+  /** Only with `role`: the client that assumes it. */
+  private readonly sts: STSClient | undefined;
   private readonly prefix: string;
 
   constructor(private readonly options: AwsSecretsManagerProviderOptions) {
     this.storeName = options.storeName;
     this.prefix = options.prefix ?? "";
+    this.sts = options.role
+      ? new STSClient({
+          region: options.region,
+          maxAttempts: 1,
+          ...(options.credentials ? { credentials: options.credentials } : {}),
+        })
+      : undefined;
     this.client = new SecretsManagerClient({
       region: options.region,
       maxAttempts: 1,
@@ -118,20 +127,16 @@ class AwsSecretsManagerProvider implements SecretStoreProvider {
         connectionTimeout: 5_000,
       },
       ...(options.endpoint ? { endpoint: options.endpoint } : {}),
-      ...(options.role
-        ? { credentials: this.assumeRole(options.role) }
+      ...(this.sts && options.role
+        ? { credentials: this.assumeRole(this.sts, options.role) }
         : options.credentials
           ? { credentials: options.credentials }
           : {}),
     });
   }
 
-  private assumeRole(role: string): SecretsManagerClientConfig["credentials"] {
-    const sts = new STSClient({
-      region: this.options.region,
-      maxAttempts: 1,
-      ...(this.options.credentials ? { credentials: this.options.credentials } : {}),
-    });
+  /** A credentials provider the SDK calls again only when the session nears its expiration. */
+  private assumeRole(sts: STSClient, role: string): SecretsManagerClientConfig["credentials"] {
     return async () => {
       this.calls.add("AssumeRole");
       const out = await sts.send(
@@ -424,6 +429,7 @@ class AwsSecretsManagerProvider implements SecretStoreProvider {
 
   async close(): Promise<void> {
     this.client.destroy();
+    this.sts?.destroy();
   }
 }
 
