@@ -22,6 +22,8 @@ export interface LocalGcpOptions {
   projectNumber?: string;
   /** Project ids accepted besides the number; any id is accepted when omitted. */
   projectIds?: string[];
+  /** Largest page a list returns whatever pageSize asks (Google: 25,000); small values exercise paging. */
+  maxPageSize?: number;
 }
 
 export interface LocalGcp {
@@ -170,7 +172,7 @@ function pageSize(value: string | undefined): number | undefined {
 
 export async function startLocalGcp(options: LocalGcpOptions = {}): Promise<LocalGcp> {
   const projectNumber = options.projectNumber ?? "123456789012";
-  const state = new SecretManagerState(projectNumber);
+  const state = new SecretManagerState(projectNumber, options.maxPageSize);
   const faults = new Faults();
   const requests = new RequestCounter();
 

@@ -55,6 +55,7 @@ export const MAX_PAYLOAD_BYTES = 64 * 1024;
 const MAX_LABELS = 64;
 const MAX_ALIASES = 50;
 const MAX_ANNOTATION_BYTES = 16 * 1024;
+/** Google caps pageSize at 25,000. */
 const MAX_PAGE_SIZE = 25_000;
 const DEFAULT_PAGE_SIZE = 100;
 const SECRET_ID = /^[A-Za-z0-9_-]{1,255}$/;
@@ -279,7 +280,11 @@ function versionFilterField(field: string): string | undefined {
   return ["name", "state", "create_time"].includes(f) ? f : undefined;
 }
 
-function page<T>(items: T[], options: ListOptions): { items: T[]; nextPageToken?: string } {
+function page<T>(
+  items: T[],
+  options: ListOptions,
+  maxPageSize: number,
+): { items: T[]; nextPageToken?: string } {
   const size = options.pageSize === undefined || options.pageSize <= 0 ? DEFAULT_PAGE_SIZE : options.pageSize;
   let start = 0;
   if (options.pageToken) {
@@ -287,7 +292,7 @@ function page<T>(items: T[], options: ListOptions): { items: T[]; nextPageToken?
     start = /^offset:\d+$/.test(decoded) ? Number(decoded.slice(7)) : -1;
     if (start < 0 || start > items.length) throw invalid("The page token is invalid.");
   }
-  const end = start + Math.min(size, MAX_PAGE_SIZE);
+  const end = start + Math.min(size, maxPageSize);
   return {
     items: items.slice(start, end),
     ...(end < items.length ? { nextPageToken: Buffer.from(`offset:${end}`).toString("base64url") } : {}),
@@ -297,7 +302,10 @@ function page<T>(items: T[], options: ListOptions): { items: T[]; nextPageToken?
 export class SecretManagerState {
   private secrets = new Map<string, SecretRecord>();
 
-  constructor(private readonly projectNumber: string) {}
+  constructor(
+    private readonly projectNumber: string,
+    private readonly maxPageSize = MAX_PAGE_SIZE,
+  ) {}
 
   secretName(ref: SecretRef): string {
     const loc = ref.location ? `/locations/${ref.location}` : "";
@@ -409,7 +417,7 @@ export class SecretManagerState {
       .filter((s) => s.location === location)
       .sort((a, b) => b.createTime.localeCompare(a.createTime));
     const matching = all.filter((s) => predicate((field) => this.secretField(s, field)));
-    const p = page(matching, options);
+    const p = page(matching, options, this.maxPageSize);
     return {
       secrets: p.items.map((s) => this.renderSecret(s)),
       ...(p.nextPageToken ? { nextPageToken: p.nextPageToken } : {}),
@@ -557,7 +565,7 @@ export class SecretManagerState {
             : [v.createTime],
       ),
     );
-    const p = page(matching, options);
+    const p = page(matching, options, this.maxPageSize);
     return {
       versions: p.items.map((v) => this.renderVersion(s, v, render)),
       ...(p.nextPageToken ? { nextPageToken: p.nextPageToken } : {}),
