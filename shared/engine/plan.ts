@@ -125,7 +125,7 @@ const valueSpec = (e: PushEntry): string =>
     source: e.source,
     property: e.property,
     secretKey: e.secretKey,
-    template: e.template && Object.fromEntries(Object.entries(e.template).map(([k, f]) => [k, f.text])),
+    template: e.template?.text,
     conversion: e.conversionStrategy,
   });
 const settingsSpec = (e: PushEntry): string =>
@@ -244,8 +244,7 @@ function fingerprintOf(key: Buffer, target: Target, list: Contribution[]): strin
             property: e.property,
             secretKey: e.secretKey,
             conversion: e.conversionStrategy,
-            template:
-              e.template && Object.fromEntries(Object.entries(e.template).map(([k, f]) => [k, f.text])),
+            template: e.template?.text,
             sources: e.source.parts.map((p, i) => ({
               vaultStore: e.source.vaultStore,
               path: locationName(p.location),

@@ -3,8 +3,8 @@
  *
  * 1. source data: a Kubernetes-Secret-like map of key → string built from the source parts
  *    (Vault strings as they are, other JSON values as JSON text);
- * 2. conversionStrategy ReverseUnicode turns `_UXXXX_` escapes in key names back into characters;
- * 3. template output keys are rendered from that data and merged over it;
+ * 2. the template, if any, rewrites that map;
+ * 3. conversionStrategy ReverseUnicode turns `_UXXXX_` escapes in key names back into characters;
  * 4. `secretKey` picks one key; without it the whole map is pushed as a JSON object (sorted keys);
  * 5. with `property`, the value is set as a string under that top-level key of the remote JSON
  *    object (read-modify-write in apply.ts). Nested gjson-style paths are not supported.
@@ -90,20 +90,17 @@ export function renderEntry(
   entry: PushEntry,
   dataOf: (loc: KvLocation) => Record<string, unknown>,
 ): SecretValue {
-  let data = convertKeys(entry.conversionStrategy, sourceData(entry.source.parts, dataOf));
+  let data = sourceData(entry.source.parts, dataOf);
   if (entry.template) {
-    const rendered: Record<string, string> = {};
-    for (const [key, field] of Object.entries(entry.template)) {
-      try {
-        rendered[key] = field.render(data);
-      } catch (err) {
-        // The renderer's message is passed through the redactor: source values are registered.
-        const detail = err instanceof Error ? `: ${redact(err.message)}` : "";
-        throw new RenderError(`template key "${key}" of ${entry.pushSecret} failed${detail}`);
-      }
+    try {
+      data = entry.template.render(data);
+    } catch (err) {
+      // The renderer's message is passed through the redactor: source values are registered.
+      const detail = err instanceof Error ? `: ${redact(err.message)}` : "";
+      throw new RenderError(`template of ${entry.pushSecret} failed${detail}`);
     }
-    data = { ...data, ...rendered };
   }
+  data = convertKeys(entry.conversionStrategy, data);
   if (entry.secretKey === undefined) return new SecretValue(Buffer.from(canonicalJson(data)));
   const value = data[entry.secretKey];
   if (value === undefined) {

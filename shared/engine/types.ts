@@ -32,11 +32,11 @@ export interface PushSource {
   parts: SourcePart[];
 }
 
-/** One output key of a PushSecret template. */
-export interface TemplateField {
-  /** The template text as written in the manifest (enters the fingerprint). */
+/** Rewrites the source data before a key is picked (a PushSecret's template, an ExternalSecret's own). */
+export interface DataTemplate {
+  /** The template(s) as written in the manifests; enters the fingerprint, so editing one is a change. */
   text: string;
-  render(data: Record<string, string>): string;
+  render(data: Record<string, string>): Record<string, string>;
 }
 
 export interface PushEntry {
@@ -51,8 +51,8 @@ export interface PushEntry {
   source: PushSource;
   /** Key of the (templated, converted) source data to push; the whole data as a JSON object when absent. */
   secretKey?: string;
-  /** Output keys rendered from the source data and merged over it before `secretKey` is looked up. */
-  template?: Record<string, TemplateField>;
+  template?: DataTemplate;
+  /** Applied to the key names of the templated data, before `secretKey` is looked up. */
   conversionStrategy: ConversionStrategy;
   metadata: PushMetadata;
   updatePolicy: UpdatePolicy;

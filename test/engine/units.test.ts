@@ -109,10 +109,10 @@ describe("rendering", () => {
     expect(() => renderEntry(missing, dataOf)).toThrow('property "nope" not found in Vault secret secret/db');
   });
 
-  it("merges template output over the data before picking the key", () => {
+  it("applies the template before picking the key", () => {
     const e = entry({
       secretKey: "dsn",
-      template: { dsn: { text: "{{ .password }}@db", render: (d) => `${d.password}@db` } },
+      template: { text: "dsn: {{ .password }}@db", render: (d) => ({ ...d, dsn: `${d.password}@db` }) },
     });
     expect(renderEntry(e, dataOf).bytes.toString()).toBe("pw-1@db");
   });
