@@ -9,6 +9,7 @@ import { TokenSession } from "./session.ts";
 import {
   VaultInvalidError,
   VaultNotFoundError,
+  VaultPermissionDeniedError,
   type KvLocation,
   type KvMetadata,
   type KvSecret,
@@ -30,7 +31,7 @@ export interface VaultSourceOptions {
   insecureSkipVerify?: boolean;
   /** Per call; default 10 s. */
   timeoutMs?: number;
-  /** KV version per mount when known (a SecretStore's `version`); others are asked from sys/mounts. */
+  /** KV version per mount when known (a SecretStore's `version`); others are asked from Vault once. */
   kvVersions?: Record<string, 1 | 2>;
   logger?: Logger;
 }
@@ -54,16 +55,32 @@ export function createVaultSource(options: VaultSourceOptions): VaultSource {
     versions.set(trimSlashes(mount), Promise.resolve(version));
   }
 
+  /**
+   * Asks sys/internal/ui/mounts/<mount>, as the Vault CLI does before `vault kv`: unlike
+   * sys/mounts, Vault lets any token with access below the mount read it.
+   */
   async function mountVersion(mount: string): Promise<1 | 2> {
-    const body = await get("sys/mounts");
-    const table = ((body as { data?: unknown }).data ?? body) as Record<string, unknown>;
-    const entry = table[`${mount}/`] as
-      { type?: unknown; options?: { version?: unknown } | null } | undefined;
-    if (!entry) throw new VaultNotFoundError(`Vault mount ${mount} not found in sys/mounts`);
-    if (entry.type !== "kv" && entry.type !== "generic") {
-      throw new VaultInvalidError(`Vault mount ${mount} is a ${String(entry.type)} engine, not KV`);
+    let body: unknown;
+    try {
+      body = await get(`sys/internal/ui/mounts/${encodePath(mount)}`);
+    } catch (err) {
+      if (!(err instanceof VaultPermissionDeniedError)) throw err;
+      throw new VaultPermissionDeniedError(
+        `Vault mount ${mount}: no such mount, or the token may not use it (sys/internal/ui/mounts answered 403)`,
+      );
     }
-    return String(entry.options?.version ?? "1") === "2" ? 2 : 1;
+    const info = ((body as { data?: unknown }).data ?? {}) as {
+      type?: unknown;
+      path?: unknown;
+      options?: { version?: unknown } | null;
+    };
+    if (info.path !== `${mount}/`) {
+      throw new VaultInvalidError(`Vault mount ${mount}: not a mount path (it lies in ${String(info.path)})`);
+    }
+    if (info.type !== "kv" && info.type !== "generic") {
+      throw new VaultInvalidError(`Vault mount ${mount} is a ${String(info.type)} engine, not KV`);
+    }
+    return String(info.options?.version ?? "1") === "2" ? 2 : 1;
   }
 
   async function kvVersion(mount: string): Promise<1 | 2> {

@@ -95,21 +95,24 @@ function toVaultError(err: unknown, what: string, timeoutMs: number): VaultError
   return new VaultUnavailableError(`Vault ${what}: request failed (${code})`);
 }
 
-export function statusError(status: number, body: unknown, what: string): VaultError {
+function statusError(status: number, body: unknown, what: string): VaultError {
   const head = `Vault ${what}: HTTP ${status}`;
+  const reason = reasonOf(body);
   if (status === 404) {
     const deleted = deletedVersion(body);
     if (deleted) {
       const state = deleted.destroyed ? "destroyed" : "deleted";
       return new VaultDeletedError(`${head}: version ${deleted.version} is ${state}`, deleted);
     }
-    return new VaultNotFoundError(head);
+    // A missing secret is a bare 404. One with a reason ("no handler for route", "Invalid
+    // path for a versioned K/V secrets engine") means a wrong mount or KV version: reporting
+    // that as NotFound could make a caller act as if the secret had been removed.
+    return reason === "" ? new VaultNotFoundError(head) : new VaultInvalidError(head + reason);
   }
-  const message = head + reasonOf(body);
-  if (status === 403) return new VaultPermissionDeniedError(message);
+  if (status === 403) return new VaultPermissionDeniedError(head + reason);
   // 412: a performance standby has not caught up yet; 429: rate limited; 5xx incl. 503 sealed.
-  if (status >= 500 || status === 429 || status === 412) return new VaultUnavailableError(message);
-  return new VaultInvalidError(message);
+  if (status >= 500 || status === 429 || status === 412) return new VaultUnavailableError(head + reason);
+  return new VaultInvalidError(head + reason);
 }
 
 /** KV v2 answers a read of a deleted or destroyed version with 404 and the version's metadata. */
@@ -127,10 +130,18 @@ function deletedVersion(body: unknown): KvVersionMetadata | undefined {
   };
 }
 
-/** Vault's own error text ("permission denied", "Vault is sealed"), shortened. */
+/** Vault's errors ("permission denied", "Vault is sealed") or else its warnings, shortened. */
 function reasonOf(body: unknown): string {
-  const errors = (body as { errors?: unknown } | undefined)?.errors;
-  if (!Array.isArray(errors) || errors.length === 0) return "";
-  const text = errors.map(String).join("; ").replace(/\s+/g, " ").trim();
+  const { errors, warnings } = (body ?? {}) as { errors?: unknown; warnings?: unknown };
+  const messages = [errors, warnings].find((m): m is unknown[] => Array.isArray(m) && m.length > 0) ?? [];
+  const text = messages
+    .flatMap((e) =>
+      String(e)
+        .replace(/^\s*\d+ errors? occurred:/, "")
+        .split(/\n\s*\*\s*/),
+    )
+    .map((part) => part.replace(/\s+/g, " ").trim())
+    .filter((part) => part !== "")
+    .join("; ");
   return text === "" ? "" : ` (${redact(text.slice(0, 200))})`;
 }

@@ -1,0 +1,15 @@
+import { createLogger, type Logger } from "../../shared/observability/logger.ts";
+
+/** A debug-level logger whose lines are kept for assertions. */
+export function captureLogger(): { logger: Logger; lines: string[] } {
+  const lines: string[] = [];
+  return { logger: createLogger({ level: "debug", sink: (l) => lines.push(l) }), lines };
+}
+
+/** A JWT with the given claims; the local Vault checks claims, not signatures. */
+export function unsignedJwt(claims: Record<string, unknown>): string {
+  const part = (v: unknown): string => Buffer.from(JSON.stringify(v)).toString("base64url");
+  return `${part({ alg: "RS256", typ: "JWT" })}.${part(claims)}.${Buffer.from("not-checked").toString("base64url")}`;
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
