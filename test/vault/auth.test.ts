@@ -14,7 +14,7 @@ import {
   type VaultAuth,
   type VaultSource,
 } from "../../shared/vault/index.ts";
-import { captureLogger, sleep, unsignedJwt } from "./helpers.ts";
+import { captureLogger, rejectionOf, sleep, unsignedJwt } from "./helpers.ts";
 
 let vault: LocalVault;
 let dir: string;
@@ -76,8 +76,8 @@ describe("auth methods", () => {
     });
 
     const wrongSecret = "5e1b0c2a-wrong-secret-id-0001";
-    const err = await readApp(sourceWith(appRoleAuth({ roleId: role.roleId, secretId: wrongSecret }))).catch(
-      (e: unknown) => e as Error,
+    const err = await rejectionOf(
+      readApp(sourceWith(appRoleAuth({ roleId: role.roleId, secretId: wrongSecret }))),
     );
     expect(err).toBeInstanceOf(VaultInvalidError);
     expect(err.message).toContain("auth/approle/login");
@@ -99,7 +99,7 @@ describe("auth methods", () => {
     expect(await readApp(sourceWith(auth))).toEqual({ mode: "blue" });
 
     writeFileSync(tokenFile, serviceAccountJwt("ops", "intruder"));
-    const err = await readApp(sourceWith(auth)).catch((e: unknown) => e as Error);
+    const err = await rejectionOf(readApp(sourceWith(auth)));
     expect(err).toBeInstanceOf(VaultPermissionDeniedError);
     expect(err.message).toContain("auth/k8s-east/login");
 
@@ -184,7 +184,7 @@ describe("token lifecycle", () => {
     expect(await readApp(source)).toEqual({ mode: "blue" });
 
     const [logins, reads] = [vault.requests.get("approle.login"), vault.requests.get("kv2.read")];
-    const err = await source.read({ mount: "secret", path: "other/x" }).catch((e: unknown) => e as Error);
+    const err = await rejectionOf(source.read({ mount: "secret", path: "other/x" }));
     expect(err).toBeInstanceOf(VaultPermissionDeniedError);
     expect(err.message).toBe("Vault GET secret/data/other/x: HTTP 403 (permission denied)");
     expect(vault.requests.get("approle.login") - logins).toBe(1);

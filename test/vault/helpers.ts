@@ -13,3 +13,14 @@ export function unsignedJwt(claims: Record<string, unknown>): string {
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** The error a call fails with; fails the test when the call succeeds. */
+export async function rejectionOf(call: Promise<unknown>): Promise<Error> {
+  try {
+    await call;
+  } catch (err) {
+    if (err instanceof Error) return err;
+    throw new Error(`rejected with a non-Error: ${String(err)}`);
+  }
+  throw new Error("the call succeeded");
+}

@@ -9,6 +9,7 @@ import {
   VaultPermissionDeniedError,
   type VaultSource,
 } from "../../shared/vault/index.ts";
+import { rejectionOf } from "./helpers.ts";
 
 let vault: LocalVault;
 let source: VaultSource;
@@ -78,7 +79,7 @@ describe("KV v2", () => {
   it("reports a soft-deleted version as Deleted, with its metadata", async () => {
     await vault.writeKv("secret", "gone/soft", { k: "v" });
     await vault.request("DELETE", "secret/data/gone/soft");
-    const err = await source.read({ mount: "secret", path: "gone/soft" }).catch((e: unknown) => e);
+    const err = await rejectionOf(source.read({ mount: "secret", path: "gone/soft" }));
     expect(err).toBeInstanceOf(VaultDeletedError);
     const deleted = err as VaultDeletedError;
     expect(deleted.code).toBe("Deleted");
@@ -92,7 +93,7 @@ describe("KV v2", () => {
     await vault.writeKv("secret", "gone/hard", { k: "one" });
     await vault.writeKv("secret", "gone/hard", { k: "two" });
     await vault.request("POST", "secret/destroy/gone/hard", { versions: [2] });
-    const err = await source.read({ mount: "secret", path: "gone/hard" }).catch((e: unknown) => e);
+    const err = await rejectionOf(source.read({ mount: "secret", path: "gone/hard" }));
     expect(err).toBeInstanceOf(VaultDeletedError);
     expect((err as VaultDeletedError).metadata).toMatchObject({
       version: 2,
@@ -123,10 +124,10 @@ describe("KV v2", () => {
       auth: tokenAuth({ token: vault.rootToken }),
       kvVersions: { nomount: 2, secret: 1 },
     });
-    const unmounted = await wrong.read({ mount: "nomount", path: "x" }).catch((e: unknown) => e as Error);
+    const unmounted = await rejectionOf(wrong.read({ mount: "nomount", path: "x" }));
     expect(unmounted).toBeInstanceOf(VaultInvalidError);
     expect(unmounted.message).toMatch(/^Vault GET nomount\/data\/x: HTTP 404 \(no handler for route/);
-    const v1OnV2 = await wrong.read({ mount: "secret", path: "app/db" }).catch((e: unknown) => e as Error);
+    const v1OnV2 = await rejectionOf(wrong.read({ mount: "secret", path: "app/db" }));
     expect(v1OnV2).toBeInstanceOf(VaultInvalidError);
     expect(v1OnV2.message).toMatch(
       /^Vault GET secret\/app\/db: HTTP 404 \(Invalid path for a versioned K\/V/,

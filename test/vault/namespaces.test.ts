@@ -8,6 +8,7 @@ import {
   VaultPermissionDeniedError,
   type VaultSource,
 } from "../../shared/vault/index.ts";
+import { rejectionOf } from "./helpers.ts";
 
 let vault: LocalVault;
 const open: VaultSource[] = [];
@@ -68,7 +69,7 @@ describe("Vault Enterprise namespaces", () => {
       createVaultSource({ address: vault.url, auth: appRoleAuth(role), kvVersions: { kv: 1 } }),
     );
     // AppRole is enabled in team-a only: at the root there is no such auth mount.
-    const err = await outside.read({ mount: "kv", path: "app/db" }).catch((e: unknown) => e as Error);
+    const err = await rejectionOf(outside.read({ mount: "kv", path: "app/db" }));
     expect(err).toBeInstanceOf(VaultInvalidError);
     expect(err.message).toMatch(/^Vault POST auth\/approle\/login: HTTP 404 \(no handler for route/);
 
