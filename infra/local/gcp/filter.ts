@@ -82,6 +82,15 @@ function globToRegExp(pattern: string, anchored: boolean): RegExp {
   return anchored ? new RegExp(`^${body}$`) : new RegExp(body, "i");
 }
 
+/** An RFC 3339 timestamp in nanoseconds since the epoch (Date.parse alone stops at milliseconds). */
+function nanos(timestamp: string): bigint | undefined {
+  const ms = Date.parse(timestamp);
+  if (Number.isNaN(ms)) return undefined;
+  const fraction = /\.(\d+)/.exec(timestamp)?.[1] ?? "";
+  const belowMs = fraction.padEnd(9, "0").slice(3, 9);
+  return BigInt(ms) * 1_000_000n + BigInt(belowMs);
+}
+
 function restriction(field: string, op: Op, value: string, quoted: boolean): Predicate {
   if (op === ":" && value === "*" && !quoted) return (v) => v(field).length > 0;
   if (op === ":") {
@@ -93,11 +102,15 @@ function restriction(field: string, op: Op, value: string, quoted: boolean): Pre
     const eq: Predicate = (v) => v(field).some((x) => re.test(x));
     return op === "=" ? eq : (v) => !eq(v);
   }
-  const bound = Date.parse(value);
-  if (Number.isNaN(bound)) throw new FilterError(`'${field} ${op}' needs an RFC 3339 timestamp`);
-  const cmp = (t: number): boolean =>
+  const bound = nanos(value);
+  if (bound === undefined) throw new FilterError(`'${field} ${op}' needs an RFC 3339 timestamp`);
+  const cmp = (t: bigint): boolean =>
     op === "<" ? t < bound : op === "<=" ? t <= bound : op === ">" ? t > bound : t >= bound;
-  return (v) => v(field).some((x) => cmp(Date.parse(x)));
+  return (v) =>
+    v(field).some((x) => {
+      const t = nanos(x);
+      return t !== undefined && cmp(t);
+    });
 }
 
 /**

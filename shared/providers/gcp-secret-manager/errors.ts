@@ -98,3 +98,21 @@ export function toProviderError(err: unknown, operation: string, key: string): P
     { cause: err },
   );
 }
+
+/** True when `err` is a ProviderError made from a client error with this gRPC status. */
+export function hasStatus(err: unknown, status: number): boolean {
+  return err instanceof ProviderError && grpcCode(err.cause) === status;
+}
+
+/** A stale etag: the secret changed between pushsync's read and its write. A retry reads it again. */
+export function etagConflict(key: string, during: string, cause: unknown): ProviderError {
+  return new ProviderError(
+    "Conflict",
+    `GCP key '${key}': the secret changed ${during} (etag)`,
+    true,
+    undefined,
+    {
+      cause,
+    },
+  );
+}

@@ -35,7 +35,7 @@ import {
   type SecretStoreProvider,
 } from "../types.ts";
 import { crc32c } from "./crc32c.ts";
-import { Grpc, grpcCode, toProviderError } from "./errors.ts";
+import { etagConflict, Grpc, hasStatus, toProviderError } from "./errors.ts";
 import { foreignLabels, pushAnnotations, pushLabels, readRecordedPush, userAnnotations } from "./marker.ts";
 import { keyForSecretId, secretIdForKey } from "./names.ts";
 
@@ -285,18 +285,7 @@ class GcpSecretManagerProvider implements SecretStoreProvider {
         }),
       );
     } catch (err) {
-      if (err instanceof ProviderError && grpcCode(err.cause) === Grpc.FAILED_PRECONDITION) {
-        throw new ProviderError(
-          "Conflict",
-          `GCP key '${key}': secret changed during the push (etag)`,
-          true,
-          undefined,
-          {
-            cause: err,
-          },
-        );
-      }
-      throw err;
+      throw hasStatus(err, Grpc.FAILED_PRECONDITION) ? etagConflict(key, "during the push", err) : err;
     }
     return { action, versionId: String(added) };
   }
@@ -324,7 +313,7 @@ class GcpSecretManagerProvider implements SecretStoreProvider {
         );
         return { secret: { ...created, name: created.name ?? this.nameOf(key) }, action: "created" };
       } catch (err) {
-        if (!(err instanceof ProviderError && grpcCode(err.cause) === Grpc.ALREADY_EXISTS)) throw err;
+        if (!hasStatus(err, Grpc.ALREADY_EXISTS)) throw err;
         existing = await this.fetchSecret(key);
         if (!existing) throw err;
       }
@@ -355,8 +344,7 @@ class GcpSecretManagerProvider implements SecretStoreProvider {
     try {
       await this.call("DestroySecretVersion", key, () => this.client.destroySecretVersion({ name }));
     } catch (err) {
-      const code = err instanceof ProviderError ? grpcCode(err.cause) : undefined;
-      if (code !== Grpc.FAILED_PRECONDITION && code !== Grpc.NOT_FOUND) throw err;
+      if (!hasStatus(err, Grpc.FAILED_PRECONDITION) && !hasStatus(err, Grpc.NOT_FOUND)) throw err;
     }
   }
 
@@ -374,19 +362,8 @@ class GcpSecretManagerProvider implements SecretStoreProvider {
         this.client.deleteSecret({ name: secret.name, etag: secret.etag ?? "" }),
       );
     } catch (err) {
-      if (err instanceof ProviderError && err.code === "NotFound") return;
-      if (err instanceof ProviderError && grpcCode(err.cause) === Grpc.FAILED_PRECONDITION) {
-        throw new ProviderError(
-          "Conflict",
-          `GCP key '${key}': secret changed before it was deleted (etag)`,
-          true,
-          undefined,
-          {
-            cause: err,
-          },
-        );
-      }
-      throw err;
+      if (hasStatus(err, Grpc.NOT_FOUND)) return;
+      throw hasStatus(err, Grpc.FAILED_PRECONDITION) ? etagConflict(key, "before it was deleted", err) : err;
     }
   }
 
@@ -410,18 +387,9 @@ class GcpSecretManagerProvider implements SecretStoreProvider {
         this.client.accessSecretVersion({ name }),
       );
     } catch (err) {
-      if (err instanceof ProviderError && grpcCode(err.cause) === Grpc.FAILED_PRECONDITION) {
-        throw new ProviderError(
-          "NotFound",
-          `GCP key '${key}': version '${lastSegment(name)}' is disabled or destroyed`,
-          false,
-          undefined,
-          {
-            cause: err,
-          },
-        );
-      }
-      throw err;
+      if (!hasStatus(err, Grpc.FAILED_PRECONDITION)) throw err;
+      const message = `GCP key '${key}': version '${lastSegment(name)}' is disabled or destroyed`;
+      throw new ProviderError("NotFound", message, false, undefined, { cause: err });
     }
     const value = Buffer.from(payload?.data ?? new Uint8Array());
     const expected = payload?.dataCrc32c;
