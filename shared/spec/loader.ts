@@ -209,8 +209,10 @@ function readResource(
   const def =
     kind !== undefined && Object.hasOwn(kinds, kind) ? kinds[kind as AnyResource["kind"]] : undefined;
   if (!def) {
-    const what = kind ? `kind ${kind}${apiVersion ? ` (${apiVersion})` : ""}` : "a document without a kind";
-    warnings.push({ ...here, message: `skipped ${what}${name ? ` ${name}` : ""}: not handled by pushsync` });
+    const what = kind
+      ? `${kind}${name ? ` ${name}` : ""}${apiVersion ? ` (${apiVersion})` : ""}`
+      : "a document without a kind";
+    warnings.push({ ...here, message: `skipped ${what}: not handled by pushsync` });
     return undefined;
   }
 

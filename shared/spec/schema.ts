@@ -119,11 +119,14 @@ export class DocumentChecker {
     return { line, column: col };
   }
 
-  /** Checks `node` against `schema`; returns the value with defaults, or undefined when invalid. */
-  check(node: unknown, schema: Schema, path: string): unknown {
+  /**
+   * Checks `node` against `schema`; returns the value with defaults, or undefined when invalid.
+   * A field is placed at its key (`keyAt`); problems with a scalar value, at the value.
+   */
+  check(node: unknown, schema: Schema, path: string, keyAt?: Position): unknown {
     if (isAlias(node)) node = node.resolve(this.doc);
     const at = this.position(node);
-    this.positions.set(path, at);
+    this.positions.set(path, keyAt ?? at);
     const fail = (message: string): undefined => {
       this.report(path, at, message);
       return undefined;
@@ -132,7 +135,7 @@ export class DocumentChecker {
 
     switch (schema.kind) {
       case "unsupported":
-        return fail(`supported by ESO but not by pushsync${schema.reason ? ` (${schema.reason})` : ""}`);
+        return fail(this.unsupported(schema));
       case "json":
         return (node as { toJS(doc: Document): unknown }).toJS(this.doc);
       case "string": {
@@ -174,7 +177,12 @@ export class DocumentChecker {
           if (key === undefined) continue;
           const keyProblem = schema.keyCheck?.(key);
           if (keyProblem) this.report(childPath(path, key), this.position(pair.key), keyProblem);
-          const value = this.check(pair.value, schema.values ?? { kind: "string" }, childPath(path, key));
+          const value = this.check(
+            pair.value,
+            schema.values ?? { kind: "string" },
+            childPath(path, key),
+            this.position(pair.key),
+          );
           if (typeof value === "string") out[key] = value;
         }
         return out;
@@ -188,7 +196,7 @@ export class DocumentChecker {
       }
       case "object":
         if (!isMap(node)) return fail(`expected a mapping, got ${describe(node)}`);
-        return this.object(node.items, schema, path, at);
+        return this.object(node.items, schema, path, keyAt ?? at);
     }
   }
 
@@ -199,17 +207,20 @@ export class DocumentChecker {
     at: Position,
   ): Record<string, unknown> {
     const out: Record<string, unknown> = {};
+    let rejected = 0;
     for (const pair of pairs) {
       const key = this.key(pair.key, path);
       if (key === undefined) continue;
       const field = schema.fields[key];
-      if (!field) {
-        if (!schema.open)
-          this.report(childPath(path, key), this.position(pair.key), this.unknown(schema, key));
+      if (!field || field.kind === "unsupported") {
+        if (!field && schema.open) continue;
+        rejected++;
+        const message = field ? this.unsupported(field) : this.unknown(schema, key);
+        this.report(childPath(path, key), this.position(pair.key), message);
         continue;
       }
       if (isNull(pair.value, this.doc)) continue;
-      const value = this.check(pair.value, field, childPath(path, key));
+      const value = this.check(pair.value, field, childPath(path, key), this.position(pair.key));
       if (value !== undefined) out[key] = value;
       else this.failed.add(childPath(path, key));
     }
@@ -221,12 +232,10 @@ export class DocumentChecker {
     }
     const set = (names: readonly string[] | undefined) => (names ?? []).filter((n) => n in out);
     const one = set(schema.exactlyOne);
-    if (schema.exactlyOne && one.length !== 1) {
-      this.report(
-        path,
-        at,
-        `set exactly one of ${schema.exactlyOne.join(", ")}${one.length ? `; got ${one.join(", ")}` : ""}`,
-      );
+    // None set next to a rejected field: that field was the attempt, already reported.
+    if (schema.exactlyOne && (one.length > 1 || (one.length === 0 && rejected === 0))) {
+      const got = one.length ? `; got ${one.join(", ")}` : "";
+      this.report(path, at, `set exactly one of ${schema.exactlyOne.join(", ")}${got}`);
     }
     const most = set(schema.atMostOne);
     if (most.length > 1)
@@ -238,6 +247,10 @@ export class DocumentChecker {
     if (isScalar(node) && typeof node.value === "string") return node.value;
     this.report(path, this.position(node), `expected string keys, got ${describe(node)}`);
     return undefined;
+  }
+
+  private unsupported(schema: Extract<Schema, { kind: "unsupported" }>): string {
+    return `supported by ESO but not by pushsync${schema.reason ? ` (${schema.reason})` : ""}`;
   }
 
   private unknown(schema: Extract<Schema, { kind: "object" }>, key: string): string {

@@ -350,7 +350,7 @@ class Evaluator {
       case "field": {
         let v = e.target ? this.eval(e.target, undefined) : this.data;
         for (const name of e.names) {
-          if (!isRecord(v)) this.fail("field", e.at, `cannot read field "${name}" of a ${kindOf(v)}`);
+          if (!isRecord(v)) this.fail("field", e.at, `cannot read field "${name}" of ${kindOf(v)}`);
           if (!Object.hasOwn(v, name)) this.fail("missing key", e.at, `missing key "${name}"`);
           v = v[name];
         }
@@ -378,15 +378,16 @@ function isRecord(v: unknown): v is Record<string, unknown> {
 }
 
 function kindOf(v: unknown): string {
-  if (v === null || v === undefined) return "nil value";
-  if (Array.isArray(v)) return "list";
-  return typeof v;
+  if (v === null || v === undefined) return "nil";
+  if (Array.isArray(v)) return "a list";
+  if (isRecord(v)) return "a map";
+  return `a ${typeof v}`;
 }
 
 function str(v: unknown, fail: (msg: string) => never): string {
   if (typeof v === "string") return v;
   if (Buffer.isBuffer(v)) return v.toString("utf8");
-  return fail(`expected a string argument, got a ${kindOf(v)}`);
+  return fail(`expected a string argument, got ${kindOf(v)}`);
 }
 
 /** How Go's fmt prints a value with %v (and text/template prints an action's result). */
@@ -465,7 +466,7 @@ function index(coll: unknown, keys: unknown[], fail: (msg: string) => never): un
       if (typeof key !== "string") fail("a map key must be a string");
       v = Object.hasOwn(v, key) ? v[key] : "";
     } else {
-      fail(`cannot index a ${kindOf(v)}`);
+      fail(`cannot index ${kindOf(v)}`);
     }
   }
   return v;
