@@ -148,6 +148,8 @@ export interface AuditFileTailOptions {
   fromStart?: boolean;
   /** Default 200 ms. */
   pollMs?: number;
+  /** How long a rotated-away file is still read after its last growth. Default 5 s. */
+  rotationGraceMs?: number;
   maxLineBytes?: number;
   logger?: Logger;
 }
@@ -158,66 +160,90 @@ export interface AuditFileTail {
   close(): Promise<void>;
 }
 
+interface OpenFile {
+  handle: FileHandle;
+  ino: number;
+  pos: number;
+  /** One per file, so a partial line of one file never joins a line of another. */
+  splitter: LineSplitter;
+  /** Last time reading it returned data (for the rotated-away file). */
+  lastDataAt: number;
+}
+
 /**
- * Follows the file audit device's log by polling. Survives rotation: when the path points to a
- * new file (rename and SIGHUP) or the file shrinks (truncation), the rest of the old file is
- * read and reading starts over at the beginning of the new one. Waits for a missing file.
+ * Follows the file audit device's log by polling. Survives rotation: a rotator renames the log
+ * (and may create a new one) before Vault reopens it on SIGHUP, so Vault keeps writing to the
+ * old file for a while. When a new file appears at the path, reading starts at its beginning
+ * and the old file keeps being read until it has been quiet for `rotationGraceMs`. A file that
+ * shrinks (truncation) is read again from the start. A missing file is waited for.
  */
 export async function tailAuditFile(options: AuditFileTailOptions): Promise<AuditFileTail> {
   const log = options.logger ?? silentLogger;
   const counters = new Counters();
   const pollMs = options.pollMs ?? 200;
+  const graceMs = options.rotationGraceMs ?? 5_000;
   const emit = safeEmitter(options.onLine, counters, log);
-  const splitter = new LineSplitter(emit, options.maxLineBytes, () => counters.add("oversized"));
   const stop = new AbortController();
   const chunk = Buffer.alloc(64 * 1024);
-  let file: { handle: FileHandle; ino: number; pos: number } | undefined;
+  let current: OpenFile | undefined;
+  let rotated: OpenFile | undefined;
 
-  async function openFile(atEnd: boolean): Promise<void> {
+  async function openFile(atEnd: boolean): Promise<OpenFile | undefined> {
     try {
       const handle = await open(options.path, "r");
       const st = await handle.stat();
-      file = { handle, ino: st.ino, pos: atEnd ? st.size : 0 };
       counters.add("opened");
+      const splitter = new LineSplitter(emit, options.maxLineBytes, () => counters.add("oversized"));
+      return { handle, ino: st.ino, pos: atEnd ? st.size : 0, splitter, lastDataAt: Date.now() };
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+      return undefined;
     }
   }
 
-  async function drain(): Promise<void> {
-    if (!file) return;
+  async function drain(f: OpenFile): Promise<void> {
     for (;;) {
-      const { bytesRead } = await file.handle.read(chunk, 0, chunk.length, file.pos);
+      const { bytesRead } = await f.handle.read(chunk, 0, chunk.length, f.pos);
       if (bytesRead === 0) return;
-      file.pos += bytesRead;
-      splitter.push(chunk.subarray(0, bytesRead));
+      f.pos += bytesRead;
+      f.lastDataAt = Date.now();
+      f.splitter.push(chunk.subarray(0, bytesRead));
     }
+  }
+
+  async function retire(f: OpenFile): Promise<void> {
+    await drain(f);
+    f.splitter.end();
+    await f.handle.close();
   }
 
   async function step(): Promise<void> {
-    if (!file) {
-      await openFile(false);
-      if (!file) return;
+    if (rotated) {
+      await drain(rotated);
+      if (Date.now() - rotated.lastDataAt > graceMs) {
+        await retire(rotated);
+        rotated = undefined;
+      }
     }
-    await drain();
+    current ??= await openFile(false);
+    if (!current) return;
+    await drain(current);
     const st = await stat(options.path).catch(() => undefined);
-    if (st && st.ino === file.ino) {
-      if (st.size < file.pos) {
-        file.pos = 0; // truncated in place
-        await drain();
+    if (!st) return; // renamed or removed: keep reading the open file until a new one appears
+    if (st.ino === current.ino) {
+      if (st.size < current.pos) {
+        current.pos = 0; // truncated in place
+        await drain(current);
       }
       return;
     }
-    // Rotated or removed: take the last lines written to the old file, then switch.
-    await drain();
-    await file.handle.close();
-    file = undefined;
-    splitter.end();
-    await openFile(false);
-    await drain();
+    if (rotated) await retire(rotated);
+    rotated = current;
+    current = await openFile(false);
+    if (current) await drain(current);
   }
 
-  await openFile(!options.fromStart);
+  current = await openFile(!options.fromStart);
   const loop = (async () => {
     while (!stop.signal.aborted) {
       try {
@@ -235,8 +261,8 @@ export async function tailAuditFile(options: AuditFileTailOptions): Promise<Audi
     close: async () => {
       stop.abort();
       await loop;
-      await file?.handle.close();
-      file = undefined;
+      for (const f of [rotated, current]) await f?.handle.close();
+      rotated = current = undefined;
     },
   };
 }

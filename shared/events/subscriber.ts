@@ -1,6 +1,7 @@
 /**
  * WebSocket client for Vault event notifications:
- *   GET <address>/v1/sys/events/subscribe/<eventType>?json=true, X-Vault-Token, X-Vault-Namespace
+ *   GET <address>/v1/sys/events/subscribe/<eventType>?json=true[&namespaces=<pattern>...]
+ *   with X-Vault-Token and X-Vault-Namespace
  * Each text frame holds one CloudEvents JSON object (Vault adds a trailing newline); every
  * non-empty line goes to `onMessage`. Binary frames (protobuf, sent without json=true) are
  * counted and ignored.
@@ -26,6 +27,8 @@ export interface VaultEventSubscriberOptions {
   /** A token, or a function returning the current one (read at every dial). */
   token: string | (() => string | Promise<string>);
   namespace?: string;
+  /** Namespaces below `namespace` to receive events from too (Vault's `namespaces` parameter, globs allowed, e.g. "*"). */
+  namespaces?: string[];
   /** Event type pattern; default "kv*" (every kv-v1/ and kv-v2/ event). */
   eventType?: string;
   onMessage: (text: string) => void;
@@ -65,6 +68,7 @@ export function subscribeVaultEvents(options: VaultEventSubscriberOptions): Vaul
   url.protocol = url.protocol === "https:" || url.protocol === "wss:" ? "wss:" : "ws:";
   url.pathname = `${url.pathname.replace(/\/+$/, "")}/v1/sys/events/subscribe/${options.eventType ?? "kv*"}`;
   url.searchParams.set("json", "true");
+  for (const ns of options.namespaces ?? []) url.searchParams.append("namespaces", ns);
 
   /** One connection, from dial to close. Resolves with whether it ever opened. */
   async function connectOnce(): Promise<boolean> {

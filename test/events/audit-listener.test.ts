@@ -191,7 +191,7 @@ describe("audit file tailer", () => {
     expect(lines).toEqual(["x", "y"]);
   });
 
-  it("follows rotation by rename, reading the old file's last lines first", async () => {
+  it("follows rotation by rename, still reading what Vault writes to the old file before it reopens", async () => {
     const path = join(dir, "c.log");
     await writeFile(path, "");
     const lines: string[] = [];
@@ -200,11 +200,30 @@ describe("audit file tailer", () => {
       await appendFile(path, "before\n");
       await until(() => lines.length === 1);
       await rename(path, path + ".1");
-      await appendFile(path + ".1", "late-in-old\n"); // Vault writes until it reopens
-      await writeFile(path, "in-new\n");
+      await new Promise((r) => setTimeout(r, 30)); // a few polls see no file at the path
+      await appendFile(path + ".1", "late-in-old\n");
+      await writeFile(path, "in-new\n"); // Vault reopened after SIGHUP
       await until(() => lines.length === 3);
       expect(lines).toEqual(["before", "late-in-old", "in-new"]);
       expect(tail.counters.get("opened")).toBe(2);
+    } finally {
+      await tail.close();
+    }
+  });
+
+  it("keeps reading the old file when the rotator creates the new one before Vault reopens", async () => {
+    const path = join(dir, "e.log");
+    await writeFile(path, "");
+    const lines: string[] = [];
+    const tail = await tailAuditFile({ path, onLine: (l) => lines.push(l), pollMs: 10 });
+    try {
+      await rename(path, path + ".1");
+      await writeFile(path, ""); // logrotate's "create"
+      await new Promise((r) => setTimeout(r, 30)); // the tailer has switched to the new file
+      await appendFile(path + ".1", "still-old\n"); // before Vault gets SIGHUP
+      await appendFile(path, "new\n");
+      await until(() => lines.length === 2);
+      expect(lines.sort()).toEqual(["new", "still-old"]);
     } finally {
       await tail.close();
     }

@@ -67,19 +67,24 @@ describe("vault event subscriber", () => {
   });
   afterAll(() => vault.http.close());
 
-  it("subscribes with token and namespace and hands over each line of each text frame", async () => {
+  it("subscribes with token, namespace and namespace patterns and hands over each line of each text frame", async () => {
     vault.upgrades.length = 0;
     const got: string[] = [];
     const sub = subscribeVaultEvents({
       address: vault.http.url,
       token: "s.test-token",
       namespace: "team-a",
+      namespaces: ["apps/*"],
       onMessage: (t) => got.push(t),
     });
     try {
       await until(() => vault.clients.size === 1 && sub.connected());
       expect(vault.upgrades).toEqual([
-        { url: "/v1/sys/events/subscribe/kv*?json=true", token: "s.test-token", namespace: "team-a" },
+        {
+          url: "/v1/sys/events/subscribe/kv*?json=true&namespaces=apps%2F*",
+          token: "s.test-token",
+          namespace: "team-a",
+        },
       ]);
       const [ws] = vault.clients;
       ws!.send('{"id":"1"}\n');
