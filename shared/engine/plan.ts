@@ -34,7 +34,7 @@
  * property). "Never backwards" compares that path's version.
  */
 import { PushsyncError } from "../errors/index.ts";
-import { redact, registerSecretValue } from "../observability/logger.ts";
+import { redact } from "../observability/logger.ts";
 import type { Logger } from "../observability/logger.ts";
 import { MANAGED_BY_PUSHSYNC } from "../providers/types.ts";
 import type { PushMarker, RemoteSecretState, SecretStoreProvider } from "../providers/types.ts";
@@ -44,7 +44,7 @@ import { canonicalJson, fingerprint } from "./fingerprint.ts";
 import { renderEntry, SecretValue } from "./render.ts";
 import { mapLimit } from "./resilience.ts";
 import type { KeyedLock, RetryOptions } from "./resilience.ts";
-import { locationName, SourceReader } from "./sources.ts";
+import { locationName, registerSecret, SourceReader } from "./sources.ts";
 import type { SourceState } from "./sources.ts";
 import type { ChangedPath, EntryError, PushEntry } from "./types.ts";
 
@@ -355,7 +355,7 @@ async function planTarget(
     }
     const render = (e: PushEntry): SecretValue => {
       const value = renderEntry(e, (loc) => sources.dataOf(e.source.vaultStore, loc));
-      registerSecretValue(value.bytes.toString("utf8"));
+      registerSecret(value.bytes.toString("utf8"));
       return value;
     };
     item.action = byProperty

@@ -103,8 +103,16 @@ export class SourceReader {
   }
 }
 
-/** Registers every string in the data with the logger's redactor (second line of defence). */
+/**
+ * Registers a value with the logger's redactor (second line of defence). Strings under 8
+ * characters are left out: values such as "prod" or "true" would otherwise be redacted from
+ * every path and key name in the logs. Values are kept out of messages by construction.
+ */
+export function registerSecret(text: string): void {
+  if (text.length >= 8) registerSecretValue(text);
+}
+
 function registerLeaves(value: unknown): void {
-  if (typeof value === "string") registerSecretValue(value);
+  if (typeof value === "string") registerSecret(value);
   else if (value && typeof value === "object") for (const v of Object.values(value)) registerLeaves(v);
 }
