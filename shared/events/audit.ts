@@ -127,13 +127,13 @@ export class AuditParser {
     let version: number | undefined;
     if (known === 1) {
       secretPath = trimSlashes(inMount);
-      op = v1Operations[operation];
+      op = own(v1Operations, operation);
     } else {
       const split = splitKvV2Path(inMount);
       if (!split)
         return skip("not-a-change", "not a KV v2 secret path (KV v1 mounts must be in the mount table)");
       secretPath = split.path;
-      op = v2Operations[split.segment][operation];
+      op = own(v2Operations[split.segment], operation);
       if (op === "write" || op === "patch") version = versionOf(entry.response);
     }
     if (!op) return skip("not-a-change", "request.operation does not change a secret on this path");
@@ -181,4 +181,9 @@ function versionOf(response: unknown): number | undefined {
   if (!isObject(response) || !isObject(response.data)) return undefined;
   const v = response.data.version;
   return typeof v === "number" && Number.isInteger(v) && v > 0 ? v : undefined;
+}
+
+/** Table lookup that ignores inherited keys ("constructor", "__proto__") a malformed line may name. */
+function own<T>(table: Partial<Record<string, T>>, key: string): T | undefined {
+  return Object.hasOwn(table, key) ? table[key] : undefined;
 }

@@ -93,7 +93,7 @@ export class CloudEventParser {
       return skip("malformed", "data.plugin_info.mount_path is missing or not a string");
     const mount = trimSlashes(plugin.mount_path);
 
-    const op = operations[eventType];
+    const op = Object.hasOwn(operations, eventType) ? operations[eventType] : undefined;
     if (!op) return skip("not-a-change", "event type changes no secret");
     if (meta.modified === "false") return skip("not-a-change", "event says nothing was modified");
 

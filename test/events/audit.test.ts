@@ -172,6 +172,15 @@ describe("audit entry parser: malformed input never throws", () => {
     expect(r).toMatchObject({ skip: "malformed" });
   });
 
+  it("ignores operation names that are inherited object keys", () => {
+    for (const op of ["constructor", "__proto__", "toString"]) {
+      const line = `{"type":"response","request":{"id":"1","operation":"${op}","path":"secret/data/a","mount_point":"secret/","mount_type":"kv"}}`;
+      expect(new AuditParser().parse(line)).toMatchObject({ skip: "not-a-change" });
+      const v1 = new AuditParser({ mounts: { secret: 1 } }).parse(line);
+      expect(v1).toMatchObject({ skip: "not-a-change" });
+    }
+  });
+
   it("never repeats a value from the line in the skip detail", () => {
     const canary = "canary-7c41e0-value";
     const inputs = [
