@@ -69,7 +69,7 @@ export function createVaultSource(options: VaultSourceOptions): VaultSource {
         `Vault mount ${mount}: no such mount, or the token may not use it (sys/internal/ui/mounts answered 403)`,
       );
     }
-    const info = ((body as { data?: unknown }).data ?? {}) as {
+    const info = (dataField(body) ?? {}) as {
       type?: unknown;
       path?: unknown;
       options?: { version?: unknown } | null;
@@ -101,7 +101,7 @@ export function createVaultSource(options: VaultSourceOptions): VaultSource {
     );
     try {
       const body = await get(`${encodePath(folder)}/?list=true`);
-      const keys = (body as { data?: { keys?: unknown } }).data?.keys;
+      const keys = (dataField(body) as { keys?: unknown } | undefined)?.keys;
       return Array.isArray(keys) ? keys.map(String) : [];
     } catch (err) {
       // Vault answers 404 for a folder with nothing below it.
@@ -162,7 +162,7 @@ export function createVaultSource(options: VaultSourceOptions): VaultSource {
       }
       const query = wanted !== undefined ? `?version=${wanted}` : "";
       const body = await get(`${encodePath(`${loc.mount}/data/${loc.path}`)}${query}`);
-      const outer = (body as { data?: { data?: unknown; metadata?: Record<string, unknown> } }).data;
+      const outer = dataField(body) as { data?: unknown; metadata?: Record<string, unknown> } | undefined;
       const meta = outer?.metadata ?? {};
       return {
         mount: loc.mount,
@@ -180,7 +180,7 @@ export function createVaultSource(options: VaultSourceOptions): VaultSource {
         throw new VaultInvalidError(`Vault ${loc.mount}/${loc.path}: metadata exists for KV v2 only`);
       }
       const body = await get(encodePath(`${loc.mount}/metadata/${loc.path}`));
-      const m = ((body as { data?: unknown }).data ?? {}) as Record<string, unknown>;
+      const m = (dataField(body) ?? {}) as Record<string, unknown>;
       const versionsOut: Record<string, KvVersionMetadata> = {};
       for (const [n, v] of Object.entries((m.versions ?? {}) as Record<string, Record<string, unknown>>)) {
         versionsOut[n] = {
@@ -234,8 +234,13 @@ function encodePath(path: string): string {
   return path.split("/").map(encodeURIComponent).join("/");
 }
 
+/** The `data` of a Vault answer (every answer is `{ data, ... }`); undefined when absent. */
+function dataField(body: unknown): unknown {
+  return (body as { data?: unknown } | null | undefined)?.data;
+}
+
 function dataOf(container: unknown, loc: KvLocation): Record<string, unknown> {
-  const data = (container as { data?: unknown } | undefined)?.data;
+  const data = dataField(container);
   if (data === null || typeof data !== "object" || Array.isArray(data)) {
     throw new VaultInvalidError(`Vault ${loc.mount}/${loc.path}: the answer carries no data object`);
   }
