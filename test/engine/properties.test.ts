@@ -78,15 +78,13 @@ describe("property merges", () => {
     await s.sdk.send(
       new CreateSecretCommand({ Name: "/prop/adopted", SecretString: '{"region":"eu-west-1"}' }),
     );
-    const report = await s
-      .engine()
-      .reconcile([
-        entry("default/t", "prop/adopt", "/prop/adopted", {
-          secretKey: "token",
-          property: "token",
-          adopt: true,
-        }),
-      ]);
+    const report = await s.engine().reconcile([
+      entry("default/t", "prop/adopt", "/prop/adopted", {
+        secretKey: "token",
+        property: "token",
+        adopt: true,
+      }),
+    ]);
     expect(row(report, "/prop/adopted", "token").outcome).toBe("updated");
     expect(await json("/prop/adopted")).toEqual({ region: "eu-west-1", token: "t1" });
   });
@@ -94,15 +92,13 @@ describe("property merges", () => {
   it("refuses to set a property in a remote value that is not a JSON object", async () => {
     await s.vault.writeKv("secret", "prop/plain", { token: "t1" });
     await s.sdk.send(new CreateSecretCommand({ Name: "/prop/plain", SecretString: "just text" }));
-    const report = await s
-      .engine()
-      .reconcile([
-        entry("default/t", "prop/plain", "/prop/plain", {
-          secretKey: "token",
-          property: "token",
-          adopt: true,
-        }),
-      ]);
+    const report = await s.engine().reconcile([
+      entry("default/t", "prop/plain", "/prop/plain", {
+        secretKey: "token",
+        property: "token",
+        adopt: true,
+      }),
+    ]);
     expect(row(report, "/prop/plain", "token")).toMatchObject({
       outcome: "error",
       error: {
