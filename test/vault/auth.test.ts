@@ -145,6 +145,22 @@ describe("token lifecycle", () => {
     expect(await readApp(source)).toEqual({ mode: "blue" });
   });
 
+  it("replaces a non-renewable token at two thirds of its TTL by logging in again (a rewritten token file)", async () => {
+    const file = join(dir, "agent-sink-token");
+    writeFileSync(file, await vault.createToken({ ttl: 1, renewable: false }));
+    const source = sourceWith(tokenAuth({ file }));
+    await readApp(source);
+    writeFileSync(file, await vault.createToken({ ttl: 600 }));
+    const [lookups, renewals, reads] = ["token.lookup-self", "token.renew-self", "kv2.read"].map((op) =>
+      vault.requests.get(op),
+    );
+    await sleep(1_100); // past the first token's expiry
+    expect(vault.requests.get("token.lookup-self") - lookups!).toBe(1);
+    expect(vault.requests.get("token.renew-self") - renewals!).toBe(0);
+    expect(await readApp(source)).toEqual({ mode: "blue" });
+    expect(vault.requests.get("kv2.read") - reads!).toBe(1);
+  });
+
   it("logs in again before a call when the token expired (here: its renewals failed)", async () => {
     const role = await vault.addAppRole({ name: "expiring", ttl: 1 });
     const { logger, lines } = captureLogger();
