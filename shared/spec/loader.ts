@@ -166,8 +166,15 @@ function readDocuments(
   warnings: Diagnostic[],
 ): AnyResource[] {
   const lines = new LineCounter();
-  // YAML 1.1 scalars, as Kubernetes reads manifests ("yes" and "on" are booleans).
-  const docs = parseAllDocuments(text, { lineCounter: lines, version: "1.1", prettyErrors: false });
+  // YAML 1.1, as Kubernetes reads manifests: "yes" and "on" are booleans, "<<" merges mappings.
+  // Timestamps stay strings (Kubernetes turns them back into their RFC 3339 text).
+  const docs = parseAllDocuments(text, {
+    lineCounter: lines,
+    version: "1.1",
+    customTags: (tags) =>
+      tags.filter((t) => typeof t === "string" || t.tag !== "tag:yaml.org,2002:timestamp"),
+    prettyErrors: false,
+  });
   const out: AnyResource[] = [];
   for (const doc of Array.isArray(docs) ? docs : []) {
     if (doc.errors.length > 0) {

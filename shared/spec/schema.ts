@@ -5,7 +5,7 @@
  * fields, missing required fields (at the parent mapping) and fields ESO has but pushsync
  * does not implement.
  */
-import { isAlias, isMap, isScalar, isSeq, type Document, type LineCounter } from "yaml";
+import { isAlias, isMap, isScalar, isSeq, type Document, type LineCounter, type YAMLMap } from "yaml";
 import { parseDuration } from "./duration.ts";
 
 export interface Position {
@@ -124,7 +124,11 @@ export class DocumentChecker {
    * A field is placed at its key (`keyAt`); problems with a scalar value, at the value.
    */
   check(node: unknown, schema: Schema, path: string, keyAt?: Position): unknown {
-    if (isAlias(node)) node = node.resolve(this.doc);
+    if (isAlias(node)) {
+      const target = node.resolve(this.doc);
+      if (!target) return this.badAlias(node, path);
+      node = target;
+    }
     const at = this.position(node);
     this.positions.set(path, keyAt ?? at);
     const fail = (message: string): undefined => {
@@ -172,7 +176,7 @@ export class DocumentChecker {
       case "stringMap": {
         if (!isMap(node)) return fail(`expected a mapping of strings, got ${describe(node)}`);
         const out: Record<string, string> = {};
-        for (const pair of node.items) {
+        for (const pair of this.pairs(node, path)) {
           const key = this.key(pair.key, path);
           if (key === undefined) continue;
           const keyProblem = schema.keyCheck?.(key);
@@ -196,7 +200,7 @@ export class DocumentChecker {
       }
       case "object":
         if (!isMap(node)) return fail(`expected a mapping, got ${describe(node)}`);
-        return this.object(node.items, schema, path, keyAt ?? at);
+        return this.object(this.pairs(node, path), schema, path, keyAt ?? at);
     }
   }
 
@@ -219,7 +223,7 @@ export class DocumentChecker {
         this.report(childPath(path, key), this.position(pair.key), message);
         continue;
       }
-      if (isNull(pair.value, this.doc)) continue;
+      if (isNull(pair.value)) continue;
       const value = this.check(pair.value, field, childPath(path, key), this.position(pair.key));
       if (value !== undefined) out[key] = value;
       else this.failed.add(childPath(path, key));
@@ -241,6 +245,40 @@ export class DocumentChecker {
     if (most.length > 1)
       this.report(path, at, `set at most one of ${schema.atMostOne!.join(", ")}; got ${most.join(", ")}`);
     return out;
+  }
+
+  /**
+   * The pairs of a mapping with YAML 1.1 merge keys (`<<: *defaults`) expanded, as Kubernetes
+   * reads them: keys written in the mapping win over merged ones, earlier merges over later.
+   */
+  private pairs(map: YAMLMap, path: string): { key: unknown; value: unknown }[] {
+    const keyOf = (k: unknown) => (isScalar(k) ? k.value : k);
+    const isMerge = (k: unknown) => typeof keyOf(k) === "symbol";
+    const out: { key: unknown; value: unknown }[] = map.items.filter((p) => !isMerge(p.key));
+    const seen = new Set(out.map((p) => keyOf(p.key)));
+    for (const merge of map.items.filter((p) => isMerge(p.key))) {
+      const value = isAlias(merge.value) ? merge.value.resolve(this.doc) : merge.value;
+      for (const item of isSeq(value) ? value.items : [merge.value]) {
+        const source = isAlias(item) ? item.resolve(this.doc) : item;
+        if (!isMap(source)) {
+          if (isAlias(item) && !source) this.badAlias(item, path);
+          else this.report(path, this.position(item), "<< merges a mapping, or a list of mappings");
+          continue;
+        }
+        for (const p of this.pairs(source, path)) {
+          if (!seen.has(keyOf(p.key))) {
+            seen.add(keyOf(p.key));
+            out.push(p);
+          }
+        }
+      }
+    }
+    return out;
+  }
+
+  private badAlias(alias: { source: string }, path: string): undefined {
+    this.report(path, this.position(alias), `alias *${alias.source} names no anchor in this document`);
+    return undefined;
   }
 
   private key(node: unknown, path: string): string | undefined {
@@ -276,9 +314,8 @@ function defaultOf(schema: Schema): unknown {
   return undefined;
 }
 
-function isNull(node: unknown, doc: Document): boolean {
-  const n = isAlias(node) ? node.resolve(doc) : node;
-  return n === null || n === undefined || (isScalar(n) && n.value === null);
+function isNull(node: unknown): boolean {
+  return node === null || node === undefined || (isScalar(node) && node.value === null);
 }
 
 function describe(node: unknown): string {

@@ -1071,6 +1071,94 @@ extra: true
     expect(manifests.stores).toEqual([]);
   });
 
+  it("reads YAML as Kubernetes does: anchors, merge keys, 1.1 booleans, timestamps as text", async () => {
+    const { errorLines, manifests } = await load(`apiVersion: external-secrets.io/v1
+kind: SecretStore
+metadata:
+  name: merged
+spec:
+  provider:
+    vault:
+      <<: &defaults
+        server: http://127.0.0.1:8200
+        path: secret
+        auth:
+          tokenSecretRef: &token { name: vault-token, key: token }
+      path: kv
+  retrySettings: { maxRetries: 3 }
+---
+apiVersion: external-secrets.io/v1
+kind: SecretStore
+metadata:
+  name: aliased
+spec:
+  provider:
+    vault:
+      server: http://127.0.0.1:8200
+      auth:
+        tokenSecretRef: *token
+---
+apiVersion: external-secrets.io/v1alpha1
+kind: PushSecret
+metadata:
+  name: dated
+spec:
+  secretStoreRefs:
+    - name: vault-secretstore
+      kind: ClusterSecretStore
+    - name: azure-key-vault
+  selector:
+    secret:
+      name: prod/app
+  data:
+    - match:
+        secretKey: on
+        remoteRef:
+          remoteKey: app
+      metadata:
+        apiVersion: kubernetes.external-secrets.io/v1alpha1
+        kind: PushSecretMetadata
+        spec:
+          expirationDate: 2030-01-01T00:00:00Z
+`);
+    // Anchors belong to one document: the second store cannot use the first one's.
+    expect(errorLines).toEqual([
+      "test.yaml:25:25 SecretStore default/aliased: spec.provider.vault.auth.tokenSecretRef: alias *token names no anchor in this document",
+      "test.yaml:41:20 PushSecret default/dated: spec.data[0].match.secretKey: expected a string, got a boolean",
+    ]);
+    expect(manifests.stores.find((s) => s.metadata.name === "merged")!.spec).toEqual({
+      provider: {
+        vault: {
+          server: "http://127.0.0.1:8200",
+          path: "kv",
+          version: "v2",
+          auth: { tokenSecretRef: { name: "vault-token", key: "token" } },
+        },
+      },
+      retrySettings: { maxRetries: 3 },
+    });
+    const fixed = await load(
+      pushSecret(
+        "dated",
+        "",
+        `  data:
+    - match:
+        remoteRef:
+          remoteKey: app
+      metadata:
+        apiVersion: kubernetes.external-secrets.io/v1alpha1
+        kind: PushSecretMetadata
+        spec:
+          expirationDate: 2030-01-01T00:00:00Z
+`,
+      ).replace("name: aws-secrets-manager", "name: azure-key-vault"),
+    );
+    expect(fixed.errorLines).toEqual([]);
+    expect(fixed.manifests.pushSecrets[0]!.spec.data[0]!.metadata?.spec.expirationDate).toBe(
+      "2030-01-01T00:00:00Z",
+    );
+  });
+
   it("reads directories recursively in sorted order, .yaml and .yml, skipping hidden entries", async () => {
     const { mkdtemp, mkdir, writeFile, rm } = await import("node:fs/promises");
     const { tmpdir } = await import("node:os");
