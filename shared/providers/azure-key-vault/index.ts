@@ -203,7 +203,16 @@ class AzureKeyVaultProvider implements SecretStoreProvider {
       additionalPolicies: [{ policy: countingPolicy(this.calls), position: "perRetry" }],
       ...(options.ca ? { tlsOptions: { ca: [...tls.rootCertificates, options.ca] } } : {}),
     };
-    this.client = new SecretClient(options.vaultUrl, credentialFor(options), clientOptions);
+    let credential: TokenCredential;
+    try {
+      credential = credentialFor(options);
+    } catch (err) {
+      throw toProviderError(
+        err,
+        `set up ${options.authType ?? "default"} credential (store ${this.storeName})`,
+      );
+    }
+    this.client = new SecretClient(options.vaultUrl, credential, clientOptions);
   }
 
   mapKey(key: string): string {
