@@ -41,7 +41,7 @@ export interface KvLocation {
 }
 
 export interface VaultSource {
-  /** KV engine version of a mount (from the store's `version`, or sys/mounts). */
+  /** KV engine version of a mount (from the store's `version`, or asked from Vault once). */
   kvVersion(mount: string): Promise<1 | 2>;
   read(loc: KvLocation, options?: { version?: number }): Promise<KvSecret>;
   /** KV v2 only. */
