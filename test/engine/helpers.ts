@@ -54,7 +54,13 @@ export interface Stack {
 }
 
 export async function startStack(): Promise<Stack> {
-  const vault = await startLocalVault({ port: 0 });
+  const vault = await startLocalVault({
+    port: 0,
+    mounts: [
+      { path: "secret", version: 2 },
+      { path: "kv1", version: 1 },
+    ],
+  });
   const aws = await startLocalAws({ port: 0 });
   const source = createVaultSource({ address: vault.url, auth: tokenAuth({ token: vault.rootToken }) });
   const providers: SecretStoreProvider[] = [];

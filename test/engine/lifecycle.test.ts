@@ -340,6 +340,27 @@ describe("failure isolation", () => {
     }
   });
 
+  it("a sealed Vault is a retryable error, never a deletion", async () => {
+    await s.vault.writeKv("secret", "iso/sealed", { k: "v" });
+    const e = [
+      entry("default/sealed", "iso/sealed", "/iso/sealed", { secretKey: "k", deletionPolicy: "Delete" }),
+    ];
+    const engine = s.engine({ retry: { maxAttempts: 2, baseDelayMs: 1 } });
+    await engine.reconcile(e);
+    s.vault.seal();
+    try {
+      const report = await engine.reconcile(e);
+      expect(row(report, "/iso/sealed")).toMatchObject({
+        outcome: "error",
+        error: { code: "Unavailable", retryable: true },
+      });
+    } finally {
+      s.vault.unseal();
+    }
+    expect(await deletedDate("/iso/sealed")).toBeUndefined();
+    expect(s.aws.requests.get("DeleteSecret")).toBe(0);
+  });
+
   it("an entry whose store has no provider is an error naming the store", async () => {
     await s.vault.writeKv("secret", "iso/b", { k: "b" });
     const report = await s

@@ -120,6 +120,52 @@ describe("pushing values", () => {
     expect((await tags("/meta/a")).team).toBe("payments");
   });
 
+  it("KV v1 sources have no versions: their data is read and fingerprinted on every plan", async () => {
+    await s.vault.writeKv("kv1", "legacy/app", { k: "one" });
+    const e = [
+      entry("default/legacy", "legacy/app", "/legacy/app", {
+        secretKey: "k",
+        source: { vaultStore: "vault", parts: [{ location: { mount: "kv1", path: "legacy/app" } }] },
+      }),
+    ];
+    const engine = s.engine();
+    expect(row(await engine.reconcile(e), "/legacy/app")).toMatchObject({
+      outcome: "created",
+      vault: "kv1/legacy/app@0",
+    });
+    s.aws.requests.reset();
+    const steady = await engine.reconcile(e);
+    expect(row(steady, "/legacy/app").outcome).toBe("unchanged");
+    expect(steady.vaultReads).toEqual({ metadata: 0, data: 1 });
+    expect(awsWrites(s.aws)).toBe(0);
+    await s.vault.writeKv("kv1", "legacy/app", { k: "two" });
+    expect(row(await engine.reconcile(e), "/legacy/app").outcome).toBe("updated");
+    expect(await s.awsValue("/legacy/app")).toBe("two");
+  });
+
+  it("keeps at most `concurrency` provider calls in flight per store", async () => {
+    const timed = async (concurrency: number, prefix: string): Promise<number> => {
+      const entries = Array.from({ length: 12 }, (_, i) =>
+        entry(`default/c${i}`, "conc/src", `/${prefix}/${i}`, { secretKey: "k" }),
+      );
+      const started = Date.now();
+      const report = await s.engine({ concurrency }).reconcile(entries);
+      expect(report.totals.created).toBe(12);
+      return Date.now() - started;
+    };
+    await s.vault.writeKv("secret", "conc/src", { k: "v" });
+    s.aws.faults.latencyMs = 40;
+    try {
+      // 12 targets, each a DescribeSecret then a CreateSecret of >= 40 ms, plus one listing.
+      const serial = await timed(2, "c2");
+      const parallel = await timed(12, "c12");
+      expect(serial).toBeGreaterThanOrEqual((12 / 2) * 2 * 40);
+      expect(parallel).toBeLessThan(serial / 2);
+    } finally {
+      s.aws.faults.clear();
+    }
+  });
+
   it("reports a missing secret key as an error naming it, and carries on with the others", async () => {
     await s.vault.writeKv("secret", "err/a", { k: "a1" });
     const report = await s
