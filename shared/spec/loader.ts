@@ -176,7 +176,7 @@ function readDocuments(
     prettyErrors: false,
   });
   const out: AnyResource[] = [];
-  for (const doc of Array.isArray(docs) ? docs : []) {
+  for (const doc of docs) {
     if (doc.errors.length > 0) {
       for (const err of doc.errors) {
         const { line, col } = lines.linePos(err.pos[0]);
@@ -237,8 +237,10 @@ function readResource(
     spec: required(def.spec(apiVersion ?? "")),
     status: json(),
   });
-  const value = checker.check(root, schema, "") as Omit<AnyResource, "source"> | undefined;
-  if (!value || errors.length > before) return undefined;
+  const checked = checker.check(root, schema, "") as
+    (Omit<AnyResource, "source"> & { status?: unknown }) | undefined;
+  if (!checked || errors.length > before) return undefined;
+  const { status: _status, ...value } = checked;
 
   if (!def.namespaced && rawNamespace !== undefined) {
     warnings.push({

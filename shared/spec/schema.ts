@@ -100,7 +100,7 @@ export function positionOf(positions: ReadonlyMap<string, Position>, path: strin
 
 // --- checker -----------------------------------------------------------------------------------
 
-export type Report = (field: string, at: Position, message: string) => void;
+type Report = (field: string, at: Position, message: string) => void;
 
 export class DocumentChecker {
   readonly positions = new Map<string, Position>();
@@ -234,7 +234,9 @@ export class DocumentChecker {
       if (fallback !== undefined) out[key] = fallback;
       else if (field.required) this.report(childPath(path, key), at, "required");
     }
-    const set = (names: readonly string[] | undefined) => (names ?? []).filter((n) => n in out);
+    // A field given with a bad value counts as set (its problem is reported already).
+    const set = (names: readonly string[] | undefined) =>
+      (names ?? []).filter((n) => n in out || this.failed.has(childPath(path, n)));
     const one = set(schema.exactlyOne);
     // None set next to a rejected field: that field was the attempt, already reported.
     if (schema.exactlyOne && (one.length > 1 || (one.length === 0 && rejected === 0))) {

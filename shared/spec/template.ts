@@ -131,7 +131,7 @@ class Parser {
 
   constructor(private readonly src: string) {}
 
-  fail(construct: string, at: number, detail: string): never {
+  private fail(construct: string, at: number, detail: string): never {
     const { line, column } = position(this.src, at);
     throw new TemplateError(construct, line, column, detail);
   }
@@ -145,7 +145,7 @@ class Parser {
       let text = this.src.slice(i, open === -1 ? undefined : open);
       if (trimNext) text = text.replace(/^\s+/, "");
       let start = open + 2;
-      if (open !== -1 && this.src.startsWith("- ", start)) {
+      if (open !== -1 && /^-\s/.test(this.src.slice(start, start + 2))) {
         text = text.replace(/\s+$/, "");
         start += 1;
       }

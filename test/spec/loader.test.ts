@@ -486,6 +486,29 @@ spec:
     ]);
   });
 
+  it("check vault's caBundle and caProvider", async () => {
+    const { errorLines } = await load(
+      `apiVersion: external-secrets.io/v1
+kind: SecretStore
+metadata:
+  name: ca
+spec:
+  provider:
+    vault:
+      server: https://vault.example.com
+      caBundle: "-----BEGIN CERTIFICATE-----"
+      caProvider:
+        type: Volume
+        name: ca
+`,
+      { stores: false },
+    );
+    expect(errorLines).toEqual([
+      "test.yaml:9:17 SecretStore default/ca: spec.provider.vault.caBundle: must be base64 (of a PEM bundle)",
+      'test.yaml:11:15 SecretStore default/ca: spec.provider.vault.caProvider.type: must be one of Secret, ConfigMap; got "Volume"',
+    ]);
+  });
+
   it("warn that a ClusterSecretStore's namespace is ignored", async () => {
     const { warningLines, errorLines, manifests } = await load(
       `apiVersion: external-secrets.io/v1

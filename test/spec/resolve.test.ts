@@ -425,6 +425,32 @@ spec:
   });
 });
 
+describe("destinations", () => {
+  it("takes AWS deletion settings from the destination store", async () => {
+    const { errorLines, manifests } = await load(
+      pushSecret("forced").replace("name: aws-secrets-manager", "name: aws-force") +
+        `---
+apiVersion: external-secrets.io/v1
+kind: SecretStore
+metadata:
+  name: aws-force
+spec:
+  provider:
+    aws:
+      service: SecretsManager
+      region: us-east-1
+      secretsManager:
+        forceDeleteWithoutRecovery: true
+`,
+    );
+    expect(errorLines).toEqual([]);
+    const [push] = resolvePushSecrets(manifests).pushes;
+    expect(push!.destinations.map((d) => [d.id, d.deleteOptions])).toEqual([
+      ["default/aws-force", { force: true }],
+    ]);
+  });
+});
+
 describe("PushSecretMetadata per destination", () => {
   it("normalises each provider's fields", async () => {
     const pushes = await fixturePushes();
@@ -467,10 +493,11 @@ ${meta(spec)}`;
     const { errorLines, manifests } = await load(
       [
         pushSecret("aws-id", "", data("          kmsKeyID: alias/x\n")),
-        pushSecret("gcp-one-location", "", data("          replicationLocation: us-east1\n")).replace(
-          "name: aws-secrets-manager",
-          "name: gcp-secret-manager",
-        ),
+        pushSecret(
+          "gcp-one-location",
+          "",
+          data("          replicationLocation: us-east1\n          cmekKeyName: projects/p/keys/k\n"),
+        ).replace("name: aws-secrets-manager", "name: gcp-secret-manager"),
         pushSecret(
           "wrong-fields",
           "",
@@ -485,15 +512,18 @@ ${meta(spec)}`;
       ].join("---\n"),
     );
     expect(errorLines).toEqual([
-      "test.yaml:68:11 PushSecret default/wrong-fields: spec.data[0].metadata.spec.labels: not a metadata field for aws-secrets-manager destination default/aws-secrets-manager (allowed: tags, description, kmsKeyId, kmsKeyID, secretPushFormat)",
-      "test.yaml:69:11 PushSecret default/wrong-fields: spec.data[0].metadata.spec.contentType: not a metadata field for aws-secrets-manager destination default/aws-secrets-manager (allowed: tags, description, kmsKeyId, kmsKeyID, secretPushFormat)",
-      "test.yaml:70:19 PushSecret default/wrong-fields: spec.data[0].metadata.spec.tags.managed-by: reserved for pushsync's ownership marker",
-      "test.yaml:93:11 PushSecret default/azure-wrong: spec.data[0].metadata.spec.description: not a metadata field for azure-key-vault destination default/azure-key-vault (allowed: tags, expirationDate, contentType)",
+      "test.yaml:69:11 PushSecret default/wrong-fields: spec.data[0].metadata.spec.labels: not a metadata field for aws-secrets-manager destination default/aws-secrets-manager (allowed: tags, description, kmsKeyId, kmsKeyID, secretPushFormat)",
+      "test.yaml:70:11 PushSecret default/wrong-fields: spec.data[0].metadata.spec.contentType: not a metadata field for aws-secrets-manager destination default/aws-secrets-manager (allowed: tags, description, kmsKeyId, kmsKeyID, secretPushFormat)",
+      "test.yaml:71:19 PushSecret default/wrong-fields: spec.data[0].metadata.spec.tags.managed-by: reserved for pushsync's ownership marker",
+      "test.yaml:94:11 PushSecret default/azure-wrong: spec.data[0].metadata.spec.description: not a metadata field for azure-key-vault destination default/azure-key-vault (allowed: tags, expirationDate, contentType)",
     ]);
     const { pushes } = resolvePushSecrets(manifests);
     expect(pushes.map((p) => [p.id, Object.values(p.data[0]!.metadata)])).toEqual([
       ["default/aws-id", [{ kmsKeyId: "alias/x" }]],
-      ["default/gcp-one-location", [{ replicationLocations: ["us-east1"] }]],
+      [
+        "default/gcp-one-location",
+        [{ replicationLocations: ["us-east1"], cmekKeyName: "projects/p/keys/k" }],
+      ],
     ]);
   });
 });

@@ -82,6 +82,8 @@ describe("template rendering", () => {
     ["raw string literal", "{{ printf `%s\\n` .user }}", "Admin\\n"],
     ["a }} inside a string", '{{ printf "}}" }}', "}}"],
     ["trim markers", "a  {{- .user -}}  b", "aAdminb"],
+    ["trim markers across lines", "a\n{{-\n.user\n-}}\nb", "aAdminb"],
+    ["a negative number is not a trim marker", '{{ printf "%d" -3 }}', "-3"],
     ["comments", "{{/* a comment */}}x{{- /* trimmed */ -}} y", "xy"],
     ["multi-line text", "host: db\nuser: {{ .user }}\n", "host: db\nuser: Admin\n"],
   ])("%s", (_name, source, expected) => {
