@@ -30,7 +30,7 @@ export interface DiffInput {
   byProperty: boolean;
   /** No entry has a live Vault source any more. */
   sourcesDeleted: boolean;
-  /** Every entry has deletionPolicy Delete. */
+  /** Whole value: every entry has deletionPolicy Delete. Properties: some deleted entry has. */
   deleteWhenGone: boolean;
   ifNotExists: boolean;
   adopt: boolean;

@@ -8,6 +8,12 @@
  *   pushPaths(entries, changed) event-driven: only entries reading a changed Vault path, describe() instead of listing
  *
  * Every provider is wrapped with resilience.ts (quotas, retries) here, so callers pass plain ones.
+ *
+ * A full plan treats managed remote secrets that no entry maps as unmapped, and deletes those
+ * whose owners (derived from the Vault path, see plan.ts) all say deletionPolicy Delete. So give
+ * plan/reconcile every entry: entries of a PushSecret left out (e.g. because its manifest failed
+ * to resolve) look unmapped, and are deleted when another PushSecret reading the same Vault path
+ * with deletionPolicy Delete claims them.
  */
 import { silentLogger } from "../observability/logger.ts";
 import type { Logger } from "../observability/logger.ts";
