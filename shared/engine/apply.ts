@@ -184,11 +184,14 @@ export async function applyPlan(ctx: EngineContext, plan: Plan): Promise<Report>
     error: 0,
   };
   for (const row of rows) totals[row.outcome] += 1;
-  return {
+  const report: Report = {
     entries: rows,
     totals,
     calls: callsSince(ctx, plan.callsAtStart),
     vaultReads: { ...plan.vaultReads },
     durationMs: Math.round(performance.now() - plan.startedAt),
   };
+  const { entries: _rows, ...summary } = report;
+  ctx.logger.info("push run", summary);
+  return report;
 }

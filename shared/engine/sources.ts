@@ -30,6 +30,7 @@ export class SourceReader {
   readonly reads = { metadata: 0, data: 0 };
   private states = new Map<string, Promise<SourceState>>();
   private data = new Map<string, Record<string, unknown>>();
+  private reading = new Map<string, Promise<void>>();
 
   constructor(
     private readonly vaultFor: (store: string) => VaultSource,
@@ -50,14 +51,21 @@ export class SourceReader {
   }
 
   /** Data of the version `state()` reported; read once. */
-  async loadData(vaultStore: string, loc: KvLocation): Promise<void> {
+  loadData(vaultStore: string, loc: KvLocation): Promise<void> {
     const k = cacheKey(vaultStore, loc);
-    if (this.data.has(k)) return;
-    const state = await this.state(vaultStore, loc);
-    const vault = this.vaultFor(vaultStore);
-    this.reads.data += 1;
-    const secret = await withRetries(() => vault.read(loc, { version: state.version }), this.retry);
-    this.remember(k, secret.data);
+    if (this.data.has(k)) return Promise.resolve();
+    let pending = this.reading.get(k);
+    if (!pending) {
+      pending = (async () => {
+        const state = await this.state(vaultStore, loc);
+        const vault = this.vaultFor(vaultStore);
+        this.reads.data += 1;
+        const secret = await withRetries(() => vault.read(loc, { version: state.version }), this.retry);
+        this.remember(k, secret.data);
+      })();
+      this.reading.set(k, pending);
+    }
+    return pending;
   }
 
   /** Data loaded by loadData (or by state() for KV v1). */

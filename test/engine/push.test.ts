@@ -43,6 +43,8 @@ describe("pushing values", () => {
     const report = await s.engine().reconcile(entries);
 
     expect(report.totals).toMatchObject({ created: 3, error: 0 });
+    // One Vault secret behind three entries: read once.
+    expect(report.vaultReads).toEqual({ metadata: 1, data: 1 });
     expect(await s.awsValue("/push/db-password")).toBe("pw-1");
     expect(JSON.parse((await s.awsValue("/push/db-all"))!)).toEqual({ username: "app", password: "pw-1" });
     expect(await s.awsValue("/push/db-dsn")).toBe("app:pw-1@db");
