@@ -43,7 +43,7 @@ export const template = str({
 
 export const secretTemplateSchema: Schema = obj({
   type: str(),
-  engineVersion: oneOf(["v2"], { default: "v2", unsupportedValues: ["v1"] }),
+  engineVersion: oneOf(["v2"], { default: "v2" }),
   metadata: obj({ annotations: stringMap(), labels: stringMap(), finalizers: list(str()) }),
   mergePolicy: oneOf(["Replace", "Merge"], { default: "Replace" }),
   data: stringMap({ keyCheck: secretKeyProblem, values: template }),
