@@ -4,7 +4,6 @@ import https from "node:https";
 import http from "node:http";
 import os from "node:os";
 import path from "node:path";
-import tls from "node:tls";
 import type { AccessToken, GetTokenOptions, TokenCredential } from "@azure/identity";
 import { SecretClient } from "@azure/keyvault-secrets";
 import { startLocalAzure } from "../../infra/local/azure/index.ts";
@@ -49,7 +48,7 @@ export function sdkClient(
   return new SecretClient(azure.url, credential, {
     disableChallengeResourceVerification: true,
     retryOptions: { maxRetries: 0 },
-    tlsOptions: { ca: [...tls.rootCertificates, azure.caCertPem] },
+    tlsOptions: { ca: azure.caCertPem },
   });
 }
 

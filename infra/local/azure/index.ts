@@ -54,6 +54,7 @@ export interface LocalAzure {
 export const LOCAL_TENANT_ID = "00000000-0000-0000-0000-000000000000";
 const API_VERSIONS = new Set(["7.0", "7.1", "7.2", "7.3", "7.4", "7.5", "7.6", "2025-06-01", "2025-07-01"]);
 const PAGE_SIZE = 25;
+const FAULT_CODES: Record<number, string> = { 429: "Throttled", 503: "ServiceUnavailable" };
 
 export async function startLocalAzure(options: LocalAzureOptions = {}): Promise<LocalAzure> {
   const host = options.host ?? "127.0.0.1";
@@ -171,12 +172,7 @@ async function handle(req: http.IncomingMessage, res: http.ServerResponse, ctx: 
   if (fault) {
     req.resume();
     const retryAfter = fault.retryAfterSeconds ?? (fault.status === 429 ? 1 : undefined);
-    const code =
-      fault.status === 429
-        ? "Throttled"
-        : fault.status === 503
-          ? "ServiceUnavailable"
-          : "InternalServerError";
+    const code = FAULT_CODES[fault.status] ?? "InternalServerError";
     sendJson(
       res,
       fault.status,
@@ -284,7 +280,9 @@ function operate(
 // --- request bodies ---------------------------------------------------------------------------
 
 async function readJson(req: http.IncomingMessage): Promise<Record<string, unknown>> {
-  const raw = await readBody(req, 1024 * 1024);
+  const raw = await readBody(req, 1024 * 1024).catch(() => {
+    throw new KeyVaultError(413, "RequestTooLarge", "The request body is larger than 1 MiB.");
+  });
   if (raw.length === 0) return {};
   try {
     const parsed: unknown = JSON.parse(raw.toString("utf8"));

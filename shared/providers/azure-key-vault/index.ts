@@ -12,7 +12,10 @@
  *                tags are written with the value, so that version holds the recorded value. A value
  *                set by someone else without our tags is a new version without managed-by, so such
  *                a secret is no longer listed here; describe() still finds our marker on the older
- *                version and reports it with currentIsMarked false.
+ *                version and reports it with currentIsMarked false. Listing the deleted secrets
+ *                costs one more page per 25 of them; it tells the engine to recover, not recreate.
+ *                States carry the canonical (lowercase) name that mapKey returns, so match them by
+ *                `name`; `key` is decoded from the name (names.ts) and has no leading "/".
  *   describe     GetSecret of the current version, reading only its properties: the SDK has no
  *                metadata-only single-secret read. The value is dropped at once, never returned or
  *                logged. On 404, GetDeletedSecret tells whether it is soft-deleted. When the current
@@ -27,7 +30,6 @@
  * token-less request that asks the vault which tenant to authenticate against) count as
  * "Unauthenticated".
  */
-import tls from "node:tls";
 import { isUtf8 } from "node:buffer";
 import type { TokenCredential } from "@azure/identity";
 import {
@@ -72,7 +74,11 @@ export interface AzureKeyVaultProviderOptions {
   /** ServicePrincipal with a client secret (with tenantId); WorkloadIdentity's client id. */
   clientId?: string;
   clientSecret?: string;
-  /** Extra CA (PEM) to trust besides the system store, for the local cloud. */
+  /**
+   * CA certificates (PEM) to trust instead of the system store: the local cloud's CA. Production
+   * vaults use the system store (plus NODE_EXTRA_CA_CERTS). Replacing rather than adding keeps
+   * connections cheap: Node parses the whole `ca` list for every new TLS connection.
+   */
   ca?: string;
   /** Purge after every delete (the secret cannot be recovered afterwards). */
   purgeOnDelete?: boolean;
@@ -201,7 +207,7 @@ class AzureKeyVaultProvider implements SecretStoreProvider {
       retryOptions: { maxRetries: 0 },
       disableChallengeResourceVerification: isLoopback(options.vaultUrl),
       additionalPolicies: [{ policy: countingPolicy(this.calls), position: "perRetry" }],
-      ...(options.ca ? { tlsOptions: { ca: [...tls.rootCertificates, options.ca] } } : {}),
+      ...(options.ca ? { tlsOptions: { ca: options.ca } } : {}),
     };
     let credential: TokenCredential;
     try {
