@@ -12,7 +12,7 @@ import { PushsyncError } from "../errors/index.ts";
 import type { Logger } from "../observability/logger.ts";
 import { MANAGED_BY_PUSHSYNC } from "../providers/types.ts";
 import type { PushRequest, RemoteSecretState, SecretStoreProvider } from "../providers/types.ts";
-import { idempotencyToken, shortFingerprint } from "./fingerprint.ts";
+import { fingerprint, idempotencyToken, shortFingerprint } from "./fingerprint.ts";
 import type { Action, EngineContext, Plan, PlanItem } from "./plan.ts";
 import { toEntryError } from "./plan.ts";
 import { mergeProperties } from "./render.ts";
@@ -27,31 +27,48 @@ interface Result {
 }
 
 /**
- * The token is derived from the fingerprint, so a retried or repeated push of the same inputs is a
- * no-op at the store. A repair (same fingerprint, but the store's current value is not the marked
- * one: changed behind our back) needs a fresh token: the derived one already names the version
- * that was replaced, and the store would treat the write as a repeat of it.
+ * The idempotency token. A retried or repeated push of the same inputs carries the same token,
+ * so the store makes no new version for it:
+ * - whole values: derived from the fingerprint (equal fingerprints mean equal bytes);
+ * - property merges: derived from the fingerprint and the merged bytes, since the other
+ *   properties of the remote object are not in the fingerprint (same token with other bytes
+ *   would be refused by AWS).
+ * A repair (same fingerprint, but the store's current value is not the marked one: changed
+ * behind our back) carries a fresh token: the derived one names the version that was replaced,
+ * and the store would take the write for a repeat of it.
  */
+function tokenFor(
+  ctx: EngineContext,
+  item: PlanItem,
+  current: RemoteSecretState | undefined,
+  merged?: SecretValue,
+): string {
+  const fp = item.fingerprint!;
+  if (current?.marker?.fingerprint === fp && !current.currentIsMarked) return randomUUID();
+  if (!merged) return idempotencyToken(fp);
+  return idempotencyToken(fingerprint(ctx.key, { fingerprint: fp, merged: merged.bytes.toString("base64") }));
+}
+
 function request(
   item: PlanItem,
   value: SecretValue,
   current: RemoteSecretState | undefined,
   restore: boolean,
+  token: string,
 ): PushRequest {
-  const fp = item.fingerprint!;
-  const repair = current?.marker?.fingerprint === fp && !current.currentIsMarked;
   return {
     key: item.remoteKey,
     value: value.bytes,
     metadata: item.entries[0]!.metadata,
     marker: item.marker!,
-    idempotencyToken: repair ? randomUUID() : idempotencyToken(fp),
+    idempotencyToken: token,
     restore,
     current,
   };
 }
 
 async function mergeAndPush(
+  ctx: EngineContext,
   provider: SecretStoreProvider,
   item: PlanItem,
   action: Extract<Action, { kind: "write" }>,
@@ -86,7 +103,8 @@ async function mergeAndPush(
     await provider.delete(item.remoteKey);
     return { outcome: "deleted" };
   }
-  const result = await provider.push(request(item, merged, current, action.restore));
+  const token = tokenFor(ctx, item, current, merged);
+  const result = await provider.push(request(item, merged, current, action.restore, token));
   return { outcome: result.action };
 }
 
@@ -100,11 +118,12 @@ async function execute(ctx: EngineContext, item: PlanItem): Promise<Result> {
       return { outcome: "deleted" };
     }
     if (action.value) {
-      const result = await provider.push(request(item, action.value, item.current, action.restore));
+      const token = tokenFor(ctx, item, item.current);
+      const result = await provider.push(request(item, action.value, item.current, action.restore, token));
       return { outcome: result.action };
     }
     return await ctx.lock.run(`${item.store}\u0000${item.remoteKey}`, () =>
-      mergeAndPush(provider, item, action),
+      mergeAndPush(ctx, provider, item, action),
     );
   } catch (err) {
     return { outcome: "error", error: toEntryError(err) };

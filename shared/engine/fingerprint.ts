@@ -7,7 +7,7 @@
  * created_time; the rendering spec (secretKey, property, template text, conversion); the
  * metadata; and, for KV v1 sources that have no versions, a keyed digest of the source data.
  * A KV v2 version never changes once written, so any change of the value changes the
- * fingerprint, and with it the idempotency token.
+ * fingerprint, and with it the idempotency token (apply.ts says which token each push carries).
  *
  * The key comes from configuration: env PUSHSYNC_FINGERPRINT_KEY (the key itself) or
  * PUSHSYNC_FINGERPRINT_KEY_FILE (a file holding it). Changing the key changes every

@@ -71,6 +71,14 @@ describe("property merges", () => {
     expect(ra.entries[0]!.outcome).toBe("updated");
     expect(rb.entries[0]!.outcome).toBe("updated");
     expect(await json("/conc/shared")).toEqual({ a: "a2", b: "b2" });
+
+    // Another push of one PushSecret writes other bytes under its fingerprint: a new token, no clash.
+    const again = await engine.pushPaths([a], [{ mount: "secret", path: "conc/a" }]);
+    expect(again.entries[0]!.outcome).toBe("updated");
+    // The full reconcile settles the remote secret under the fingerprint of both entries.
+    expect((await engine.reconcile([a, b])).totals).toMatchObject({ updated: 2, error: 0 });
+    expect((await engine.reconcile([a, b])).totals).toMatchObject({ unchanged: 2 });
+    expect(await json("/conc/shared")).toEqual({ a: "a2", b: "b2" });
   });
 
   it("sets a property in an adopted JSON secret without losing its other properties", async () => {
