@@ -1,6 +1,9 @@
+/** The push engine's public API (see engine.ts). */
 export { createEngine } from "./engine.ts";
 export type { Engine, EngineOptions } from "./engine.ts";
 export type { Action, Plan, PlanItem } from "./plan.ts";
+export { entriesFromPushes } from "./from-manifests.ts";
+export type { EntriesFromManifests } from "./from-manifests.ts";
 export {
   FINGERPRINT_KEY_ENV,
   FINGERPRINT_KEY_FILE_ENV,
