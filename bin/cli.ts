@@ -11,6 +11,7 @@ type Command = (args: string[]) => Promise<number>;
 
 const commands: Record<string, () => Promise<Command>> = {
   validate: async () => (await import("./commands/validate.ts")).default,
+  local: async () => (await import("./commands/local.ts")).default,
 };
 
 export async function main(argv: string[]): Promise<number> {

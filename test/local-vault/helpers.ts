@@ -1,0 +1,56 @@
+/** Plain HTTP calls to a local Vault, as any client would make them. */
+import type { LocalVault } from "../../infra/local/vault/index.ts";
+
+export interface ApiReply {
+  status: number;
+  headers: Headers;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- Vault bodies are read field by field in tests
+  body: any;
+}
+
+export async function api(
+  vault: LocalVault,
+  method: string,
+  path: string,
+  body?: unknown,
+  headers: Record<string, string> = {},
+): Promise<ApiReply> {
+  const res = await fetch(`${vault.url}/v1/${path}`, {
+    method,
+    headers: {
+      "X-Vault-Token": vault.rootToken,
+      ...(method === "PATCH" ? { "Content-Type": "application/merge-patch+json" } : {}),
+      ...headers,
+    },
+    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+  });
+  const text = await res.text();
+  return { status: res.status, headers: res.headers, body: text === "" ? undefined : JSON.parse(text) };
+}
+
+/** An unsigned JWT with these claims (the local Vault checks claims, not signatures). */
+export function unsignedJwt(claims: Record<string, unknown>): string {
+  const part = (v: unknown) => Buffer.from(JSON.stringify(v)).toString("base64url");
+  return `${part({ alg: "RS256", typ: "JWT" })}.${part(claims)}.c2lnbmF0dXJl`;
+}
+
+/** Waits until `check` holds, polling every few milliseconds. */
+export async function until(check: () => boolean, timeoutMs = 3_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error("condition not met in time");
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+export const ENVELOPE_KEYS = [
+  "request_id",
+  "lease_id",
+  "renewable",
+  "lease_duration",
+  "data",
+  "wrap_info",
+  "warnings",
+  "auth",
+  "mount_type",
+];
