@@ -1,11 +1,14 @@
 /** Plain HTTP calls to a local Vault, as any client would make them. */
 import type { LocalVault } from "../../infra/local/vault/index.ts";
 
+/** A parsed Vault response body; tests read it field by field. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type JsonBody = any;
+
 export interface ApiReply {
   status: number;
   headers: Headers;
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- Vault bodies are read field by field in tests
-  body: any;
+  body: JsonBody;
 }
 
 export async function api(
