@@ -178,7 +178,7 @@ export function serveList(
 ): boolean {
   const raw = err.rawPacket;
   if (err.code !== "HPE_INVALID_METHOD" || !raw) return false;
-  const start = raw.indexOf("LIST ");
+  const start = raw.lastIndexOf("LIST ", (err as { bytesParsed?: number }).bytesParsed ?? 0);
   const end = raw.indexOf("\r\n\r\n", start);
   if (start < 0 || end < 0) return false;
   const [requestLine = "", ...lines] = raw.subarray(start, end).toString("latin1").split("\r\n");

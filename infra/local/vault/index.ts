@@ -15,15 +15,16 @@
  *   `definePolicy(name, pathGlobs)`, which limits it to those paths (403 elsewhere).
  * - Kubernetes and JWT logins check claims but not signatures (see auth.ts).
  * - Only service tokens, no response wrapping, no leases other than tokens', events only as JSON.
- * - Namespaces are separate sets of mounts and tokens; without `namespaces: true` the
- *   X-Vault-Namespace header is ignored, as Vault Community Edition does.
+ * - Namespaces (Vault Enterprise) are separate sets of mounts and tokens; without
+ *   `namespaces: true` the X-Vault-Namespace header is ignored.
  *
- * Request counts and injected faults use these operation names: kv2.read, kv2.write, kv2.patch,
- * kv2.delete, kv2.delete/undelete/destroy (as kv2.delete, kv2.undelete, kv2.destroy),
- * kv2.list, kv2.metadata.read|write|patch|delete, kv2.config, kv2.subkeys, kv1.read|write|delete|list,
- * token.create|lookup-self|lookup|renew-self|renew|revoke-self|revoke, approle.login,
- * kubernetes.login, jwt.login, <method>.role|config, sys.<area> (sys.health, sys.mounts, ...),
- * events.subscribe.
+ * Request counts and injected faults use these operation names:
+ *   kv2.read, kv2.write, kv2.patch, kv2.delete (latest version), kv2.delete-versions, kv2.undelete,
+ *   kv2.destroy, kv2.list, kv2.metadata.read|write|patch|delete, kv2.config, kv2.subkeys;
+ *   kv1.read|write|delete|list;
+ *   token.create|lookup-self|lookup|renew-self|renew|revoke-self|revoke;
+ *   approle.login, kubernetes.login, jwt.login, and <method>.role|role-id|secret-id|config;
+ *   sys.<first path segment> (sys.health, sys.mounts, sys.audit, ...); events.subscribe.
  */
 import type http from "node:http";
 import type { Duplex } from "node:stream";

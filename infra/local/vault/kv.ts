@@ -155,7 +155,8 @@ export class KvV2 implements Backend {
         return { name: "kv2.metadata.delete", run: (ctx) => this.deleteMetadata(key, ctx) };
     }
     if ((area === "delete" || area === "undelete" || area === "destroy") && leaf && isWrite) {
-      return { name: `kv2.${area}`, run: (ctx) => this.changeVersions(area, key, ctx) };
+      const name = area === "delete" ? "kv2.delete-versions" : `kv2.${area}`;
+      return { name, run: (ctx) => this.changeVersions(area, key, ctx) };
     }
     if (area === "subkeys" && leaf && op === "read") {
       return { name: "kv2.subkeys", run: (ctx) => this.subkeys(key, ctx) };
