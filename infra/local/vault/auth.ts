@@ -77,7 +77,9 @@ function showTokenParams(p: TokenParams): Json {
   };
 }
 
-const csv = (v: unknown): string[] => (Array.isArray(v) ? v.map(String) : typeof v === "string" ? [v] : []);
+/** A claim or parameter that may be one string or a list of them. */
+const stringList = (v: unknown): string[] =>
+  Array.isArray(v) ? v.map(String) : typeof v === "string" ? [v] : [];
 
 /** Role CRUD (role/<name>, LIST role) shared by the three methods, plus the login that issues tokens. */
 abstract class RoleBackend<R extends { token: TokenParams }> implements Backend {
@@ -90,7 +92,7 @@ abstract class RoleBackend<R extends { token: TokenParams }> implements Backend 
     protected readonly mountPath: string,
   ) {}
 
-  protected abstract parseRole(d: Json, prev: R | undefined, name: string): R;
+  protected abstract parseRole(d: Json, prev: R | undefined): R;
   protected abstract showRole(r: R): Json;
   /** Routes other than role CRUD (login, config, role sub-paths). */
   protected abstract extraRoute(op: Operation, subPath: string): Handler | undefined;
@@ -111,7 +113,7 @@ abstract class RoleBackend<R extends { token: TokenParams }> implements Backend 
         name,
         exists: () => this.roles.has(role),
         run: (ctx) => {
-          this.roles.set(role, this.parseRole(ctx.data, this.roles.get(role), role));
+          this.roles.set(role, this.parseRole(ctx.data, this.roles.get(role)));
           return noContent();
         },
       };
@@ -380,7 +382,7 @@ export class KubernetesBackend extends RoleBackend<KubernetesRole> {
     const uid = String(sa?.uid ?? claims["kubernetes.io/serviceaccount/service-account.uid"] ?? "");
     if (name === "" || namespace === "")
       throw badRequest("service account name or namespace missing from the JWT");
-    if (role.audience !== "" && !csv(claims.aud).includes(role.audience)) {
+    if (role.audience !== "" && !stringList(claims.aud).includes(role.audience)) {
       throw badRequest("invalid audience (aud) claim: audience claim does not match any expected audience");
     }
     if (!role.names.some((p) => glob(p, name))) {
@@ -446,7 +448,7 @@ export class JwtBackend extends RoleBackend<JwtRole> {
         d.bound_audiences !== undefined ? listParam(d, "bound_audiences") : (prev?.boundAudiences ?? []),
       boundSubject: stringParam(d, "bound_subject", prev?.boundSubject ?? ""),
       boundClaims: isObject(d.bound_claims)
-        ? Object.fromEntries(Object.entries(d.bound_claims).map(([k, v]) => [k, csv(v)]))
+        ? Object.fromEntries(Object.entries(d.bound_claims).map(([k, v]) => [k, stringList(v)]))
         : (prev?.boundClaims ?? {}),
       boundClaimsType:
         stringParam(d, "bound_claims_type", prev?.boundClaimsType ?? "string") === "glob" ? "glob" : "string",
@@ -513,7 +515,7 @@ export class JwtBackend extends RoleBackend<JwtRole> {
     if (this.config.boundIssuer !== "" && claims.iss !== this.config.boundIssuer) {
       throw badRequest("error validating claims: validation failed, invalid issuer claim (iss)");
     }
-    const aud = csv(claims.aud);
+    const aud = stringList(claims.aud);
     if (role.boundAudiences.length === 0 && aud.length > 0) {
       throw badRequest("audience claim found in JWT but no audiences bound to the role");
     }
@@ -526,7 +528,7 @@ export class JwtBackend extends RoleBackend<JwtRole> {
     for (const [name, allowed] of Object.entries(role.boundClaims)) {
       const value = claim(claims, name);
       if (value === undefined) throw badRequest(`claim "${name}" is missing`);
-      const values = csv(value);
+      const values = stringList(value);
       const match = (a: string) =>
         values.some((v) => (role.boundClaimsType === "glob" ? glob(a, v) : a === v));
       if (!allowed.some(match))

@@ -222,7 +222,8 @@ export async function startLocalVault(options: LocalVaultOptions = {}): Promise<
   });
   listening.server.on("upgrade", handleUpgrade);
   listening.server.on("clientError", (err: Error, socket: Duplex) => {
-    if (!serveList(err, socket, serve)) sendRaw(socket, { status: 400, body: { errors: [] } });
+    if (!socket.writable) socket.destroy();
+    else if (!serveList(err, socket, serve)) sendRaw(socket, { status: 400, body: { errors: [] } });
   });
 
   const request: LocalVault["request"] = async (method, pathAndQuery, body = {}, opts = {}) => {
