@@ -20,7 +20,8 @@
  *
  * Request counts and injected faults use these operation names:
  *   kv2.read, kv2.write, kv2.patch, kv2.delete (latest version), kv2.delete-versions, kv2.undelete,
- *   kv2.destroy, kv2.list, kv2.metadata.read|write|patch|delete, kv2.config, kv2.subkeys;
+ *   kv2.destroy, kv2.list, kv2.metadata.read|write|patch|delete, kv2.config, kv2.subkeys,
+ *   kv2.invalid (KV v1 style paths on a v2 mount);
  *   kv1.read|write|delete|list;
  *   token.create|lookup-self|lookup|renew-self|renew|revoke-self|revoke;
  *   approle.login, kubernetes.login, jwt.login, and <method>.role|role-id|secret-id|config;

@@ -109,7 +109,10 @@ export class SysBackend implements Backend {
     }
   }
 
-  /** sys/health: status code per state, overridable with activecode/sealedcode/...; no envelope. */
+  /**
+   * sys/health, without the envelope: 200 active or 503 sealed, overridable with activecode and
+   * sealedcode. This server is never a standby, so standbyok and perfstandbyok change nothing.
+   */
   private health(ctx: RequestContext): Result {
     const sealed = this.core.sealed;
     const status = sealed ? intParam(ctx.data, "sealedcode", 503) : intParam(ctx.data, "activecode", 200);
