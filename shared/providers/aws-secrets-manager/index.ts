@@ -272,7 +272,10 @@ class AwsSecretsManagerProvider implements SecretStoreProvider {
         this.client.send(new RestoreSecretCommand({ SecretId: name })),
       );
     const known: AwsSecretState = request.current;
-    const description = metadata.description !== known.description ? metadata.description : undefined;
+    // UpdateSecret leaves what it is not given, so a description the PushSecret no longer sets is
+    // cleared with "" (AWS then omits it); "" and none are the same description.
+    const description =
+      (metadata.description ?? "") !== (known.description ?? "") ? (metadata.description ?? "") : undefined;
     const kmsKeyId = metadata.kmsKeyId !== known.kmsKeyId ? metadata.kmsKeyId : undefined;
     if (description !== undefined || kmsKeyId !== undefined)
       await this.call("UpdateSecret", name, () =>
