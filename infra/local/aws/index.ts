@@ -1,7 +1,7 @@
 /**
  * The local AWS: one HTTP server for the awsJson services pushsync uses, each chosen by the
- * prefix of the X-Amz-Target header ("secretsmanager.GetSecretValue"). One file per service;
- * Secrets Manager is the first (SQS, "AmazonSQS.<Operation>", joins as sqs.ts).
+ * prefix of the X-Amz-Target header ("secretsmanager.GetSecretValue"). One file per service:
+ * Secrets Manager (secrets-manager.ts) and SQS ("AmazonSQS.<Operation>", sqs.ts).
  *
  * Signatures are not verified: any (or no) Authorization header is accepted, so the AWS SDKs
  * and CLI work with dummy credentials. Requests are counted per operation, and injected faults
@@ -13,6 +13,7 @@ import type http from "node:http";
 import { Faults, listen, readBody, RequestCounter } from "../common/server.ts";
 import { AwsError, type AwsJsonService } from "./protocol.ts";
 import { LocalSecretsManager } from "./secrets-manager.ts";
+import { LocalSqs } from "./sqs.ts";
 
 export interface LocalAwsOptions {
   host?: string;
@@ -22,6 +23,11 @@ export interface LocalAwsOptions {
   region?: string;
   /** Default "000000000000". */
   accountId?: string;
+  /**
+   * Milliseconds since the epoch for SQS's timers (visibility, delays, retention, deduplication,
+   * purge); tests pass a clock they can move forward. Default Date.now.
+   */
+  sqsClock?: () => number;
 }
 
 export interface LocalAws {
@@ -53,8 +59,8 @@ function sendError(
   err: AwsError,
   headers: Record<string, string> = {},
 ): void {
-  for (const [k, v] of Object.entries(headers)) res.setHeader(k, v);
-  sendAws(res, err.status, contentType, { __type: err.type, Message: err.message });
+  for (const [k, v] of Object.entries({ ...err.headers, ...headers })) res.setHeader(k, v);
+  sendAws(res, err.status, contentType, err.body());
 }
 
 function injectedError(status: number): AwsError {
@@ -71,7 +77,10 @@ function injectedError(status: number): AwsError {
 export async function startLocalAws(options: LocalAwsOptions = {}): Promise<LocalAws> {
   const region = options.region ?? "us-east-1";
   const accountId = options.accountId ?? "000000000000";
-  const services: AwsJsonService[] = [new LocalSecretsManager({ region, accountId })];
+  const services: AwsJsonService[] = [
+    new LocalSecretsManager({ region, accountId }),
+    new LocalSqs({ region, accountId, endpoint: () => listening.url, clock: options.sqsClock }),
+  ];
   const faults = new Faults();
   const requests = new RequestCounter();
 

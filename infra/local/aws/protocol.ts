@@ -4,14 +4,21 @@
  * ValidationException for a missing or out-of-range member).
  */
 
-/** An error answered as `{"__type": type, "Message": message}` with the given HTTP status. */
+/** An error answered (see body()) as `{"__type": type, "Message": message}` with the given HTTP status. */
 export class AwsError extends Error {
   constructor(
     readonly type: string,
     message: string,
     readonly status = 400,
+    /** Extra response headers (SQS's x-amzn-query-error). */
+    readonly headers: Record<string, string> = {},
   ) {
     super(message);
+  }
+
+  /** The JSON body of the answer; a service whose errors spell members differently overrides it. */
+  body(): Record<string, unknown> {
+    return { __type: this.type, Message: this.message };
   }
 }
 
