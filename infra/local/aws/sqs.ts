@@ -83,7 +83,7 @@ const ERRORS = {
 type ErrorShape = keyof typeof ERRORS;
 
 /** An SQS error as the JSON protocol sends it in query-compatible mode. */
-export class SqsError extends AwsError {
+class SqsError extends AwsError {
   /** The query code: the header's first part, and the Code of a failed batch entry. */
   readonly code: string;
 
@@ -236,7 +236,7 @@ function md5(data: string | Buffer): string {
  * its name, its data type, a transport byte (1 string, 2 binary) and its value, where names, types
  * and values are UTF-8 (or raw bytes) preceded by their length as 4 bytes big-endian.
  */
-export function md5OfMessageAttributes(attributes: MessageAttributes): string {
+function md5OfMessageAttributes(attributes: MessageAttributes): string {
   const parts: Buffer[] = [];
   const field = (bytes: Buffer): void => {
     const length = Buffer.alloc(4);
