@@ -3,7 +3,9 @@ const usage = `pushsync <command> [options]
 
 Commands:
   validate [paths...]   validate ESO manifests (SecretStore, ClusterSecretStore, PushSecret, ExternalSecret)
-  local [--only ...]    run the local cloud (Vault, ...) in the foreground
+  plan [options]        show what sync would change in each store, writing nothing
+  sync [options]        push Vault secrets to the stores the PushSecrets name
+  local [--only ...]    run the local clouds (Vault, AWS, GCP, Azure) in the foreground
 
 Run "pushsync <command> --help" for a command's options.`;
 
@@ -11,6 +13,8 @@ type Command = (args: string[]) => Promise<number>;
 
 const commands: Record<string, () => Promise<Command>> = {
   validate: async () => (await import("./commands/validate.ts")).default,
+  plan: async () => (await import("./commands/plan.ts")).default,
+  sync: async () => (await import("./commands/sync.ts")).default,
   local: async () => (await import("./commands/local.ts")).default,
 };
 
