@@ -100,7 +100,7 @@ function flatten(prefix: string, entries: Record<string, string> | null | undefi
 
 const AWS_CREDENTIALS = { accessKeyId: "test", secretAccessKey: "test" };
 
-export const aws: Harness = {
+const aws: Harness = {
   name: "aws-secrets-manager",
   maxValueBytes: 65_536,
   invalidKeys: [
@@ -202,7 +202,7 @@ export const aws: Harness = {
 const GCP_PROJECT = "conformance";
 type GcpClientOptions = NonNullable<ConstructorParameters<typeof SecretManagerServiceClient>[0]>;
 
-export const gcp: Harness = {
+const gcp: Harness = {
   name: "gcp-secret-manager",
   maxValueBytes: 65_536,
   invalidKeys: [
@@ -236,7 +236,8 @@ export const gcp: Harness = {
     },
   ],
   // A version added by someone else leaves the secret's annotations (what ListSecrets returns)
-  // as they were; only describe() asks which version is the latest.
+  // as they were, so the scheduled reconcile cannot see it; only describe(), run for the next
+  // event on the Vault path, asks which version is the latest.
   outOfBandSeenBy: "event",
   async start() {
     const local = await startLocalGcp({ port: 0 });
@@ -311,7 +312,7 @@ export const gcp: Harness = {
   },
 };
 
-export const azure: Harness = {
+const azure: Harness = {
   name: "azure-key-vault",
   maxValueBytes: 25_600,
   invalidKeys: [
@@ -338,6 +339,7 @@ export const azure: Harness = {
   ],
   // A value set without pushsync's tags is a new current version without managed-by: the secret
   // drops out of the listing, and the plan's describe() finds the marker on the older version.
+  // A value set with a copy of pushsync's tags looks like pushsync's own and is not repaired.
   outOfBandSeenBy: "reconcile",
   async start() {
     const local = await startTestAzure();

@@ -3,10 +3,8 @@
  * over real HTTP(S) against the local cloud (harness.ts) and the local Vault. What differs
  * between stores (SDK calls, limits, operation names, metadata kinds) is in the harness.
  *
- * Where a store cannot see something, the suite asserts what it does instead:
- * - GCP: a version added behind pushsync's back does not show in ListSecrets (the annotations
- *   still name pushsync's version), so the scheduled reconcile leaves it; the next event for the
- *   Vault path describes the secret, sees that the latest version is not pushsync's, and repairs it.
+ * How each store learns of a value changed behind pushsync's back, and where it cannot, is
+ * documented with the harness's `outOfBandSeenBy`; the repair test asserts exactly that.
  */
 import { randomBytes } from "node:crypto";
 import { inspect } from "node:util";
@@ -86,20 +84,22 @@ describe.each(harnesses)("$name", (h) => {
     await put("steady/a", "a1");
     await vault.writeKv("secret", "steady/b", { k: "b1", user: "app" });
     const entries = [
-      e("default/a", "steady/a", "/cf/steady/a"),
       e("default/upper", "steady/a", "/cf/Steady/MixedCase"),
+      e("default/separators", "steady/a", "/cf/steady/under_score-dash"),
       e("default/b", "steady/b", "/cf/steady/json", { secretKey: undefined }),
       e("team-a/a", "steady/a", "/cf/steady/merged", { property: "a" }),
       e("team-b/b", "steady/b", "/cf/steady/merged", { property: "b" }),
+      // More secrets than one page of the smallest listing (Azure: 25).
+      ...Array.from({ length: 30 }, (_, i) => e(`default/many-${i}`, "steady/a", `/cf/steady/many/${i}`)),
     ];
     const eng = engine();
-    expect((await eng.reconcile(entries)).totals).toMatchObject({ created: 5, error: 0 });
+    expect((await eng.reconcile(entries)).totals).toMatchObject({ created: entries.length, error: 0 });
 
     cloud.requests.reset();
     vault.requests.reset();
     const steady = await eng.reconcile(entries);
     expect(steady.entries.filter((r) => r.pushSecret).map((r) => r.outcome)).toEqual(
-      Array(5).fill("unchanged"),
+      entries.map(() => "unchanged"),
     );
     const ops = Object.keys(cloud.requests.snapshot());
     expect(ops.length).toBeGreaterThan(0);
@@ -341,6 +341,7 @@ describe.each(harnesses)("$name", (h) => {
     expect(await cloud.value(h.longestKey)).toBe("n");
   });
 
+  // Retry-After 0: the local Azure would otherwise ask for a second.
   it("rides out throttling (429) of listing and writing through the resilience wrapper", async () => {
     await put("thr/a", "t");
     const [list] = h.ops.list;
@@ -354,7 +355,7 @@ describe.each(harnesses)("$name", (h) => {
     expect(await cloud.value("/cf/thr/a")).toBe("t");
   });
 
-  it("a push that restores a deleted secret, throttled half-way, completes on retry", async () => {
+  it("a push bringing back a deleted secret, throttled half-way, completes on retry", async () => {
     await put("thr/restore", "r");
     const entries = [e("default/r", "thr/restore", "/cf/thr/restore", { deletionPolicy: "Delete" })];
     const eng = engine();
@@ -363,9 +364,11 @@ describe.each(harnesses)("$name", (h) => {
     expect(row(await eng.reconcile(entries), "/cf/thr/restore").outcome).toBe("deleted");
     await vaultHttp(vault, "POST", "secret/undelete/thr/restore", { versions: [1] });
 
+    cloud.requests.reset();
     cloud.faults.inject({ operation: h.ops.setValue, status: 429, times: 1, retryAfterSeconds: 0 });
     const report = await eng.reconcile(entries);
     expect(row(report, "/cf/thr/restore").error).toBeUndefined();
+    expect(cloud.requests.get(h.ops.setValue)).toBe(2);
     expect(await cloud.value("/cf/thr/restore")).toBe("r");
   });
 
