@@ -9,4 +9,5 @@ export {
   type KubernetesAuthOptions,
 } from "./auth/kubernetes.ts";
 export { jwtAuth, type JwtAuthOptions } from "./auth/jwt.ts";
+export { awsIamAuth, type AwsIamAuthOptions } from "./auth/aws-iam.ts";
 export * from "./types.ts";

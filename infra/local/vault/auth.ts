@@ -32,14 +32,14 @@ import {
 } from "./wire.ts";
 
 /** The token_* parameters every role has. */
-interface TokenParams {
+export interface TokenParams {
   ttl: number;
   maxTtl: number;
   policies: string[];
   noDefaultPolicy: boolean;
 }
 
-function tokenParams(d: Json, prev?: TokenParams): TokenParams {
+export function tokenParams(d: Json, prev?: TokenParams): TokenParams {
   const has = (f: string) => d[f] !== undefined;
   return {
     ttl: has("token_ttl")
@@ -63,7 +63,7 @@ function tokenParams(d: Json, prev?: TokenParams): TokenParams {
   };
 }
 
-function showTokenParams(p: TokenParams): Json {
+export function showTokenParams(p: TokenParams): Json {
   return {
     token_bound_cidrs: [],
     token_explicit_max_ttl: 0,
@@ -82,7 +82,7 @@ const stringList = (v: unknown): string[] =>
   Array.isArray(v) ? v.map(String) : typeof v === "string" ? [v] : [];
 
 /** Role CRUD (role/<name>, LIST role) shared by the three methods, plus the login that issues tokens. */
-abstract class RoleBackend<R extends { token: TokenParams }> implements Backend {
+export abstract class RoleBackend<R extends { token: TokenParams }> implements Backend {
   protected roles = new Map<string, R>();
   protected abstract readonly kind: string;
 

@@ -9,6 +9,7 @@
  */
 import { AuditBroker, type AuditRecord } from "./audit.ts";
 import { AppRoleBackend, JwtBackend, KubernetesBackend } from "./auth.ts";
+import { AwsAuthBackend } from "./auth-aws.ts";
 import { EventBus } from "./events.ts";
 import { KvV1, KvV2 } from "./kv.ts";
 import type { Backend, Handler, Mount, Namespace, RequestContext } from "./model.ts";
@@ -170,7 +171,7 @@ export class VaultCore {
     ns.mounts.set(path, this.mount(path, "kv", "secret", description, backend, { ...options, version }));
   }
 
-  /** Enables an auth method (sys/auth/<path>): approle, kubernetes, jwt or oidc. */
+  /** Enables an auth method (sys/auth/<path>): approle, kubernetes, jwt, oidc or aws. */
   mountAuth(ns: Namespace, rawPath: string, type: string, description: string): void {
     const path = normalizeMountPath(rawPath);
     const make: Record<string, () => Backend> = {
@@ -178,6 +179,7 @@ export class VaultCore {
       kubernetes: () => new KubernetesBackend(this.tokens, path),
       jwt: () => new JwtBackend(this.tokens, path),
       oidc: () => new JwtBackend(this.tokens, path),
+      aws: () => new AwsAuthBackend(this.tokens, path),
     };
     const factory = make[type];
     if (!factory) throw badRequest(`plugin not found in the catalog: ${type}`);
