@@ -17,7 +17,7 @@ export default async function plan(args: string[]): Promise<number> {
   const run = await prepareRun(options, engineLogger());
   if (typeof run === "number") return run;
   try {
-    return printPlan(run, await run.engine.plan(run.entries));
+    return printPlan(run, await run.plan());
   } finally {
     await run.close();
   }

@@ -18,9 +18,9 @@ export default async function sync(args: string[]): Promise<number> {
   const run = await prepareRun(options, progress.logger());
   if (typeof run === "number") return run;
   try {
-    const plan = await run.engine.plan(run.entries);
+    const plan = await run.plan();
     progress.start(plan);
-    const report = await run.engine.apply(plan).finally(() => progress.finish());
+    const report = await run.apply(plan).finally(() => progress.finish());
     return printReport(run, report);
   } finally {
     await run.close();

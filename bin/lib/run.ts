@@ -20,9 +20,9 @@ import {
   FINGERPRINT_KEY_ENV,
   FINGERPRINT_KEY_FILE_ENV,
   loadFingerprintKey,
-  type Engine,
   type Plan,
   type PushEntry,
+  type Report,
 } from "../../shared/engine/index.ts";
 import { createLogger, silentLogger, type Logger } from "../../shared/observability/logger.ts";
 import { createProvider, type CreateProviderOptions } from "../../shared/providers/index.ts";
@@ -92,8 +92,9 @@ export function parseRunArgs(
 
 export interface Run {
   options: RunOptions;
-  engine: Engine;
-  entries: PushEntry[];
+  /** The plan for the run's entries, with the partial-run rules above applied. */
+  plan(): Promise<Plan>;
+  apply(plan: Plan): Promise<Report>;
   /** Manifest, source and store set-up errors, one line each (file:line:column first when known). */
   errors: string[];
   warnings: string[];
@@ -172,21 +173,21 @@ export async function prepareRun(options: RunOptions, logger: Logger): Promise<R
   }
   const engine = createEngine({
     vault: (id) => {
-      const source = sources.get(id);
-      if (source === undefined || source instanceof Error) throw source ?? new Error(`no Vault store ${id}`);
+      const source = sources.get(id)!;
+      if (source instanceof Error) throw source;
       return source;
     },
     providers,
     fingerprintKey: key,
     logger,
   });
-  const partial = filtered || loaded.errors.length > 0 || built.errors.length > 0;
+  const manifestErrors = loaded.errors.length > 0 || built.errors.length > 0;
   return {
     options,
-    entries,
+    plan: async () => forPartialRun(await engine.plan(entries), filtered, manifestErrors),
+    apply: (plan) => engine.apply(plan),
     errors,
     warnings,
-    engine: partial ? partialEngine(engine, filtered) : engine,
     close: async () => {
       await Promise.all([...providers.values()].map((p) => p.close?.()));
       await Promise.all([...sources.values()].map((s) => (s instanceof Error ? undefined : s.close())));
@@ -222,12 +223,11 @@ function widen(
   return all.filter((e) => wanted.has(target(e)));
 }
 
-/** An engine whose plans never delete remote secrets that the run's entries do not map. */
-function partialEngine(engine: Engine, filtered: boolean): Engine {
-  const plan = async (entries: PushEntry[]): Promise<Plan> => {
-    const p = await engine.plan(entries);
-    if (filtered) p.items = p.items.filter((i) => i.entries.length > 0);
-    for (const item of p.items) {
+/** Keeps partial runs from deleting remote secrets that their entries do not map. */
+function forPartialRun(plan: Plan, filtered: boolean, manifestErrors: boolean): Plan {
+  if (filtered) plan.items = plan.items.filter((i) => i.entries.length > 0);
+  else if (manifestErrors) {
+    for (const item of plan.items) {
       if (item.entries.length === 0 && item.action.kind === "delete") {
         item.action = {
           kind: "none",
@@ -236,9 +236,8 @@ function partialEngine(engine: Engine, filtered: boolean): Engine {
         };
       }
     }
-    return p;
-  };
-  return { ...engine, plan, reconcile: async (entries) => engine.apply(await plan(entries)) };
+  }
+  return plan;
 }
 
 /**

@@ -87,8 +87,6 @@ export function pushsync(args: string[], cwd: string, env: Record<string, string
       env: {
         PATH: process.env.PATH ?? "",
         HOME: cwd,
-        // Node 20 is this project's runtime; the SDK's notice about Node 22 is not under test.
-        AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
         AWS_CONFIG_FILE: "/dev/null",
         AWS_SHARED_CREDENTIALS_FILE: "/dev/null",
         ...env,
