@@ -321,7 +321,7 @@ const azure: Harness = {
   ],
   longestKey: "a".repeat(127),
   ops: {
-    list: ["GetSecrets", "GetDeletedSecrets"],
+    list: ["GetSecrets"],
     valueReads: ["GetSecret"],
     writes: ["SetSecret", "UpdateSecret", "DeleteSecret", "RecoverDeletedSecret", "PurgeDeletedSecret"],
     create: "SetSecret",

@@ -50,7 +50,7 @@ describe("engine with Azure Key Vault", () => {
     const steady = await engine.reconcile(entries);
     expect(row(steady, "/az/app/key").outcome).toBe("unchanged");
     // Listing calls only: no SetSecret, no value read (GetSecret).
-    expect(steady.calls).toEqual({ "default/azure": { GetSecrets: 1, GetDeletedSecrets: 1 } });
+    expect(steady.calls).toEqual({ "default/azure": { GetSecrets: 1 } });
     expect(azure.requests.get("SetSecret") + azure.requests.get("GetSecret")).toBe(0);
     expect(steady.vaultReads.data).toBe(0);
   });

@@ -6,14 +6,16 @@
  *                expiry (ESO expirationDate). With `restore`, the soft-deleted secret is recovered
  *                first and the recovery awaited. Values are checked against the 25,600-byte limit
  *                and for UTF-8 (Key Vault stores text) before any call.
- *   listManaged  GetSecrets and GetDeletedSecrets pages (metadata and tags, never values), keeping
- *                secrets with a managed-by tag. Soft-deleted ones come back with pendingDeletion.
+ *   listManaged  GetSecrets pages (metadata and tags, never values), keeping secrets with a
+ *                managed-by tag. Soft-deleted secrets are not listed: a mapped key missing from the
+ *                listing is described (below), which finds it soft-deleted, so the engine recovers
+ *                it rather than recreating it; an unmapped one is already deleted. This keeps a
+ *                steady-state reconcile at one page per 25 secrets.
  *                currentIsMarked is true when the current version carries the pushsync marker:
  *                tags are written with the value, so that version holds the recorded value. A value
  *                set by someone else without our tags is a new version without managed-by, so such
  *                a secret is no longer listed here; describe() still finds our marker on the older
- *                version and reports it with currentIsMarked false. Listing the deleted secrets
- *                costs one more page per 25 of them; it tells the engine to recover, not recreate.
+ *                version and reports it with currentIsMarked false.
  *                States carry the canonical (lowercase) name that mapKey returns, so match them by
  *                `name`; `key` is decoded from the name (names.ts) and has no leading "/".
  *   describe     GetSecret of the current version, reading only its properties: the SDK has no
@@ -229,9 +231,6 @@ class AzureKeyVaultProvider implements SecretStoreProvider {
     try {
       for await (const p of this.client.listPropertiesOfSecrets()) {
         if (p.tags?.[MANAGED_BY_KEY] !== undefined) yield this.state(p, false);
-      }
-      for await (const d of this.client.listDeletedSecrets()) {
-        if (d.properties.tags?.[MANAGED_BY_KEY] !== undefined) yield this.state(d.properties, true);
       }
     } catch (err) {
       throw toProviderError(err, "list secrets");
