@@ -6,8 +6,9 @@ import { engineLogger, parseRunArgs, prepareRun } from "../lib/run.ts";
 const help = `pushsync sync [options]
 
 Plans as "pushsync plan" does, then applies: creates, updates and deletes remote secrets.
-Shows a progress bar on stderr when it is a terminal, then the entries that changed or
-failed, counts by outcome and the provider calls made, by store and operation.
+Shows a progress bar on stderr when it is a terminal, then every entry that did not stay
+unchanged (created, updated, deleted, skipped, error), counts by outcome, Vault reads and the
+provider calls made, by store and operation.
 
 ${RUN_OPTIONS}`;
 
