@@ -5,6 +5,7 @@ Commands:
   validate [paths...]   validate ESO manifests (SecretStore, ClusterSecretStore, PushSecret, ExternalSecret)
   plan [options]        show what sync would change in each store, writing nothing
   sync [options]        push Vault secrets to the stores the PushSecrets name
+  forward [options]     forward Vault's change notifications to SQS and/or webhooks
   local [--only ...]    run the local clouds (Vault, AWS, GCP, Azure) in the foreground
 
 Run "pushsync <command> --help" for a command's options.`;
@@ -15,6 +16,7 @@ const commands: Record<string, () => Promise<Command>> = {
   validate: async () => (await import("./commands/validate.ts")).default,
   plan: async () => (await import("./commands/plan.ts")).default,
   sync: async () => (await import("./commands/sync.ts")).default,
+  forward: async () => (await import("./commands/forward.ts")).default,
   local: async () => (await import("./commands/local.ts")).default,
 };
 

@@ -7,6 +7,8 @@ import type { VaultChangeEvent } from "./types.ts";
 export interface EventSink {
   /** Shown in logs and metrics. */
   readonly name: string;
+  /** Most events one `publish` call should carry (SQS: 10); default: the caller's choice. */
+  readonly maxBatchSize?: number;
   /**
    * Delivers the batch (or the part of it this sink serves). Resolves once delivered; rejects
    * with a PushsyncError after the sink's own retries are exhausted, and the forwarder then

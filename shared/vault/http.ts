@@ -26,7 +26,7 @@ export interface VaultHttpOptions {
 }
 
 export interface VaultCall {
-  method: "GET" | "POST";
+  method: "GET" | "POST" | "DELETE";
   /** Below /v1/, without a leading slash; may carry a query string. */
   path: string;
   /** Omitted for logins. */
