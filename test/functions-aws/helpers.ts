@@ -5,7 +5,7 @@
  * environment exactly as in Lambda; SQS events are built from messages received from the local
  * SQS, the way the event source mapping builds them.
  */
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
@@ -66,8 +66,11 @@ export const PUSHES = [
   { name: "repair", path: "app/repair", store: "aws", remoteKey: "app-repaired-value" },
 ] as const;
 
-export function writeManifests(vault: LocalVault): string {
+/** Writes the handler tests' manifests (stores pointing at the stack) into a directory removed by close(). */
+export function writeManifests(s: Stack): string {
+  const { vault } = s;
   const dir = mkdtempSync(join(tmpdir(), "pushsync-lambda-manifests-"));
+  s.scratch.push(dir);
   const stores = `apiVersion: external-secrets.io/v1
 kind: ClusterSecretStore
 metadata: { name: vault }
@@ -115,6 +118,8 @@ export interface Stack {
   sm: SecretsManagerClient;
   /** Moves the local SQS's clock forward (visibility timeouts without waiting). */
   advance(ms: number): void;
+  /** Temporary directories removed by close(). */
+  scratch: string[];
   close(): Promise<void>;
 }
 
@@ -127,6 +132,7 @@ export async function startStack(): Promise<Stack> {
   const sdk = { region: aws.region, endpoint: aws.url, credentials: ROLE_CREDENTIALS, maxAttempts: 1 };
   const sqs = new SQSClient(sdk);
   const sm = new SecretsManagerClient(sdk);
+  const scratch: string[] = [];
   return {
     vault,
     aws,
@@ -134,7 +140,9 @@ export async function startStack(): Promise<Stack> {
     sqs,
     sm,
     advance: (ms) => void (offset += ms),
+    scratch,
     close: async () => {
+      for (const dir of scratch) rmSync(dir, { recursive: true, force: true });
       sqs.destroy();
       sm.destroy();
       await gcp.close();

@@ -4,11 +4,11 @@
  * function bundles are checked.
  */
 import { execFile } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   awsValue,
   changeEvent,
@@ -23,6 +23,13 @@ import {
 } from "./helpers.ts";
 
 const run = promisify(execFile);
+/** Temporary directories (packages, unpacked bundles), removed after the tests. */
+const scratch: string[] = [];
+const tempDir = (prefix: string): string => {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  scratch.push(dir);
+  return dir;
+};
 type Template = {
   Resources: Record<string, { Type: string; Condition?: string; Properties: Record<string, unknown> }>;
   Conditions?: Record<string, unknown>;
@@ -30,10 +37,10 @@ type Template = {
 
 /** Packages with the given --param values; returns the output directory and the update template. */
 async function packageWith(params: string[]): Promise<{ dir: string; template: Template }> {
-  const dir = mkdtempSync(join(tmpdir(), "pushsync-package-"));
+  const dir = tempDir("pushsync-package-");
   const env: Record<string, string> = {
     PATH: process.env.PATH ?? "",
-    HOME: mkdtempSync(join(tmpdir(), "pushsync-home-")),
+    HOME: tempDir("pushsync-home-"),
     // Any AWS call would need credentials, and there are none: packaging must not make one.
     AWS_CONFIG_FILE: "/nonexistent",
     AWS_SHARED_CREDENTIALS_FILE: "/nonexistent",
@@ -81,6 +88,9 @@ beforeAll(async () => {
     "reconcileRate=5 minutes",
   ]);
 }, 120_000);
+afterAll(() => {
+  for (const dir of scratch) rmSync(dir, { recursive: true, force: true });
+});
 
 const byType = (t: Template, type: string) => Object.entries(t.Resources).filter(([, r]) => r.Type === type);
 type Statement = {
@@ -240,13 +250,13 @@ describe("serverless package", () => {
   it("runs from the bundles alone, without node_modules, against the local clouds", async () => {
     const s = await startStack();
     try {
-      const alone = mkdtempSync(join(tmpdir(), "pushsync-bundle-"));
+      const alone = tempDir("pushsync-bundle-");
       for (const fn of ["pushWorker", "reconciler"])
         await run("unzip", ["-q", "-o", join(plain.dir, `${fn}.zip`), "-d", alone]);
       for (const p of PUSHES) await s.vault.writeKv("secret", p.path, { password: `bundle-${p.name}-1` });
       const env = {
         PATH: process.env.PATH ?? "",
-        ...lambdaEnv(s, writeManifests(s.vault)),
+        ...lambdaEnv(s, writeManifests(s)),
         PUSHSYNC_LOG_LEVEL: "error",
       };
       /** Invokes a bundled handler in a fresh Node.js process, as the Lambda runtime would. */

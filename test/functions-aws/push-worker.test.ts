@@ -31,7 +31,7 @@ let q: Queues;
 
 beforeAll(async () => {
   s = await startStack();
-  Object.assign(process.env, lambdaEnv(s, writeManifests(s.vault)));
+  Object.assign(process.env, lambdaEnv(s, writeManifests(s)));
   vi.resetModules();
   ({ handler } = await import("../../functions/aws/push-worker.ts"));
 });

@@ -34,7 +34,7 @@ const scheduledEvent = {
 
 beforeAll(async () => {
   s = await startStack();
-  Object.assign(process.env, lambdaEnv(s, writeManifests(s.vault)));
+  Object.assign(process.env, lambdaEnv(s, writeManifests(s)));
   vi.resetModules();
   ({ handler } = await import("../../functions/aws/reconciler.ts"));
   for (const p of PUSHES) await s.vault.writeKv("secret", p.path, { password: `pw-${p.name}-initial` });

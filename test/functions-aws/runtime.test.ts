@@ -2,7 +2,7 @@
  * The cloud-agnostic runtime (shared/runtime) on its own, with the stores' own Vault auth (a
  * token): configuration, manifest errors, which events push what, and which fail.
  */
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
@@ -22,6 +22,7 @@ beforeAll(async () => {
 });
 beforeEach(() => aws.reset());
 afterAll(async () => {
+  for (const dir of scratch) rmSync(dir, { recursive: true, force: true });
   for (const r of open) await r.close();
   await aws?.close();
   await vault?.close();
@@ -81,8 +82,11 @@ spec:
 `;
 }
 
+const scratch: string[] = [];
+
 function manifests(files: Record<string, string>): string {
   const dir = mkdtempSync(join(tmpdir(), "pushsync-runtime-"));
+  scratch.push(dir);
   for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text);
   return dir;
 }
