@@ -10,7 +10,7 @@ import { AZURE_ACCESS_TOKEN_ENV } from "../../shared/providers/index.ts";
 export const LOCAL_STATE_FILE = path.join(".pushsync", "local.json");
 
 /** The local Key Vault accepts any bearer token; this is the one the local stack hands out. */
-export const LOCAL_AZURE_TOKEN = "local";
+const LOCAL_AZURE_TOKEN = "local";
 
 export interface LocalState {
   vault?: { address: string; token: string };

@@ -15,11 +15,11 @@ import {
 import type { Logger, LogFields } from "../../shared/observability/logger.ts";
 import type { Run } from "./run.ts";
 
-export const PLAN_ACTIONS = ["create", "update", "delete", "unchanged", "skipped", "error"] as const;
-export type PlanAction = (typeof PLAN_ACTIONS)[number];
+const PLAN_ACTIONS = ["create", "update", "delete", "unchanged", "skipped", "error"] as const;
+type PlanAction = (typeof PLAN_ACTIONS)[number];
 
 /** A report row with the plan's action in place of the outcome. */
-export type PlanRow = Omit<ReportEntry, "outcome" | "durationMs"> & { action: PlanAction };
+type PlanRow = Omit<ReportEntry, "outcome" | "durationMs"> & { action: PlanAction };
 
 function actionOf(item: PlanItem): PlanAction {
   const { action } = item;
@@ -29,7 +29,7 @@ function actionOf(item: PlanItem): PlanAction {
 }
 
 /** One row per entry (per remote secret for unmapped ones), as the sync report has. */
-export function planRows(plan: Plan): PlanRow[] {
+function planRows(plan: Plan): PlanRow[] {
   const rows = plan.items.flatMap((item): PlanRow[] => {
     const { action } = item;
     const common = {
@@ -58,7 +58,7 @@ export function planRows(plan: Plan): PlanRow[] {
   );
 }
 
-export function planTotals(rows: PlanRow[]): Record<PlanAction, number> {
+function planTotals(rows: PlanRow[]): Record<PlanAction, number> {
   const totals = Object.fromEntries(PLAN_ACTIONS.map((a) => [a, 0])) as Record<PlanAction, number>;
   for (const r of rows) totals[r.action] += 1;
   return totals;

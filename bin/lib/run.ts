@@ -38,7 +38,7 @@ import { vaultSourceFromStore } from "../../shared/vault/from-store.ts";
 import type { VaultSource } from "../../shared/vault/types.ts";
 import { localEnv, readLocalState } from "./local-state.ts";
 
-export const FINGERPRINT_KEY_PATH = path.join(".pushsync", "fingerprint.key");
+const FINGERPRINT_KEY_PATH = path.join(".pushsync", "fingerprint.key");
 
 export interface RunOptions {
   command: "plan" | "sync";
