@@ -218,9 +218,16 @@ describe("pushsync forward", () => {
     expect(child.stderrLines().join("\n")).not.toContain(CANARY);
   }, 30_000);
 
-  it("refuses to start without a sink", async () => {
-    const child = forward(["--manifests", manifests], cwd);
-    expect(await child.exited).toBe(2);
-    expect(child.stderrLines()[0]).toBe("pushsync forward: give --sqs-queue-url and/or --webhook");
+  it("refuses to start without a sink, or with nothing to watch", async () => {
+    const empty = manifestDir({});
+    const noSink = forward(["--manifests", manifests], cwd);
+    const nothing = forward(["--manifests", empty, "--sqs-queue-url", "http://127.0.0.1:1/0/q.fifo"], cwd);
+    expect(await noSink.exited).toBe(2);
+    expect(noSink.stderrLines()[0]).toBe("pushsync forward: give --sqs-queue-url and/or --webhook");
+    expect(await nothing.exited).toBe(1);
+    expect(nothing.stderrLines().map((l) => (JSON.parse(l) as { msg: string }).msg)).toEqual([
+      "no Vault location to watch in the manifests",
+    ]);
+    rmSync(empty, { recursive: true, force: true });
   });
 });
