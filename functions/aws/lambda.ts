@@ -47,7 +47,7 @@ export interface LambdaContext {
   awsRequestId: string;
 }
 
-export const MANIFESTS_DIR_ENV = "PUSHSYNC_MANIFESTS_DIR";
+const MANIFESTS_DIR_ENV = "PUSHSYNC_MANIFESTS_DIR";
 
 let runtime: Promise<Runtime> | undefined;
 

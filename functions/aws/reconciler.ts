@@ -22,11 +22,7 @@ const METRIC_NAMES: Record<Outcome, string> = {
 };
 
 /** The EMF records of one run, one per store. */
-export function reconcileMetrics(
-  report: Report,
-  stores: string[],
-  requestId: string,
-): Record<string, unknown>[] {
+function reconcileMetrics(report: Report, stores: string[], requestId: string): Record<string, unknown>[] {
   const all = new Set([...stores, ...report.entries.map((e) => e.store), ...Object.keys(report.calls)]);
   return [...all].sort().map((store) => {
     const rows = report.entries.filter((e) => e.store === store);

@@ -21,7 +21,7 @@ import type { VaultAuth } from "../vault/auth/types.ts";
 type Env = Record<string, string | undefined>;
 
 export const STORES_ENV = "PUSHSYNC_STORES";
-export const VAULT_AUTH_ENV = "PUSHSYNC_VAULT_AUTH";
+const VAULT_AUTH_ENV = "PUSHSYNC_VAULT_AUTH";
 
 const set = (v: string | undefined): string | undefined => (v && v.trim() !== "" ? v.trim() : undefined);
 

@@ -39,8 +39,8 @@ export interface AwsIamAuthOptions {
   credentials?: STSClientConfig["credentials"];
 }
 
-export const DEFAULT_STS_ENDPOINT = "https://sts.amazonaws.com";
-export const SERVER_ID_HEADER = "X-Vault-AWS-IAM-Server-ID";
+const DEFAULT_STS_ENDPOINT = "https://sts.amazonaws.com";
+const SERVER_ID_HEADER = "X-Vault-AWS-IAM-Server-ID";
 const CALLER_IDENTITY_BODY = "Action=GetCallerIdentity&Version=2011-06-15";
 
 export function awsIamAuth(options: AwsIamAuthOptions): VaultAuth {
