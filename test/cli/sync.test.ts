@@ -1,9 +1,11 @@
 /**
  * `pushsync plan` and `sync --local` against examples/manifests and the four local clouds:
  * the first sync creates every remote secret, the next one changes nothing and writes nothing,
- * a changed Vault secret is pushed again, and what was pushed reads back with the AWS CLI.
+ * a changed Vault secret is pushed again, and what was pushed reads back with each vendor's own
+ * non-JavaScript client: the AWS CLI, gcloud and the Python Azure SDK.
  */
-import { execFile, execFileSync } from "node:child_process";
+import { execFile, execFileSync, spawnSync } from "node:child_process";
+import path from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { examples, json, pushsync, startClouds, writes, type Clouds } from "./helpers.ts";
@@ -159,4 +161,49 @@ describe("pushsync plan and sync on the examples", () => {
       token: "rotated-api-token",
     });
   });
+
+  const gcloud = spawnSync("gcloud", ["--version"], { stdio: "ignore", timeout: 60_000 }).status === 0;
+  it.skipIf(!gcloud && !process.env.CI)(
+    "leaves values gcloud reads back from the local GCP",
+    async () => {
+      expect(gcloud, "gcloud must be on PATH when CI is set").toBe(true);
+      const { stdout } = await promisify(execFile)(
+        "gcloud",
+        ["secrets", "versions", "access", "latest", "--secret", "app-database-password"],
+        {
+          timeout: 60_000,
+          env: {
+            PATH: process.env.PATH ?? "",
+            HOME: c.cwd,
+            CLOUDSDK_CONFIG: path.join(c.cwd, "gcloud"),
+            CLOUDSDK_API_ENDPOINT_OVERRIDES_SECRETMANAGER: `${c.gcp.url}/`,
+            CLOUDSDK_AUTH_ACCESS_TOKEN: "local-token",
+            CLOUDSDK_CORE_PROJECT: "pushsync-local",
+            CLOUDSDK_CORE_DISABLE_PROMPTS: "1",
+            CLOUDSDK_COMPONENT_MANAGER_DISABLE_UPDATE_CHECK: "true",
+          },
+        },
+      );
+      expect(stdout).toBe("local-only-database-password");
+    },
+    70_000,
+  );
+
+  const PYTHON = "/usr/bin/python3";
+  const azureSdk =
+    spawnSync(PYTHON, ["-c", "import azure.keyvault.secrets"], { timeout: 20_000 }).status === 0;
+  it.skipIf(!azureSdk && !process.env.CI)(
+    "leaves values the Python Azure SDK reads back from the local Key Vault",
+    async () => {
+      expect(azureSdk, `${PYTHON} must import azure.keyvault.secrets when CI is set`).toBe(true);
+      const script = path.join(import.meta.dirname, "read_azure.py");
+      const { stdout } = await promisify(execFile)(
+        PYTHON,
+        [script, c.azure.url, c.azure.caPath, "app-database-password"],
+        { timeout: 25_000 },
+      );
+      expect(stdout).toBe("local-only-database-password");
+    },
+    30_000,
+  );
 });
