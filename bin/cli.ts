@@ -7,6 +7,7 @@ Commands:
   sync [options]        push Vault secrets to the stores the PushSecrets name
   forward [options]     forward Vault's change notifications to SQS and/or webhooks
   local [--only ...]    run the local clouds (Vault, AWS, GCP, Azure) in the foreground
+  dev [options]         run the whole main job locally with a live status table (npm start)
 
 Run "pushsync <command> --help" for a command's options.`;
 
@@ -18,6 +19,7 @@ const commands: Record<string, () => Promise<Command>> = {
   sync: async () => (await import("./commands/sync.ts")).default,
   forward: async () => (await import("./commands/forward.ts")).default,
   local: async () => (await import("./commands/local.ts")).default,
+  dev: async () => (await import("./commands/dev.ts")).default,
 };
 
 export async function main(argv: string[]): Promise<number> {

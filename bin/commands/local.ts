@@ -166,7 +166,7 @@ function parseArgs(args: string[]): Args | string {
 }
 
 /** The seed file as "mount/path" → data; errors name the file and the path, never a value. */
-async function readSeed(file: string): Promise<Seed> {
+export async function readSeed(file: string): Promise<Seed> {
   let doc: unknown;
   try {
     doc = parse(await readFile(file, "utf8"), { prettyErrors: false });
@@ -194,7 +194,7 @@ async function readState(): Promise<Record<string, unknown>> {
 }
 
 /** Sets (or with `undefined`, removes) our clouds' keys, keeping every other key in the file. */
-async function updateState(entries: Record<string, unknown>): Promise<void> {
+export async function updateState(entries: Record<string, unknown>): Promise<void> {
   const state = { ...(await readState()), ...entries };
   for (const [k, v] of Object.entries(state)) if (v === undefined) delete state[k];
   if (Object.keys(state).length === 0) return rm(LOCAL_STATE_FILE, { force: true });

@@ -38,7 +38,7 @@ import { vaultSourceFromStore } from "../../shared/vault/from-store.ts";
 import type { VaultSource } from "../../shared/vault/types.ts";
 import { localEnv, readLocalState } from "./local-state.ts";
 
-const FINGERPRINT_KEY_PATH = path.join(".pushsync", "fingerprint.key");
+export const FINGERPRINT_KEY_PATH = path.join(".pushsync", "fingerprint.key");
 
 export interface RunOptions {
   command: "plan" | "sync";
@@ -244,7 +244,7 @@ function forPartialRun(plan: Plan, filtered: boolean, manifestErrors: boolean): 
  * The fingerprint key from PUSHSYNC_FINGERPRINT_KEY / _FILE, else from .pushsync/fingerprint.key
  * (32 random bytes, hex, created on first use with mode 0600), saying so on stderr.
  */
-function fingerprintKey(env: Record<string, string | undefined>): Buffer {
+export function fingerprintKey(env: Record<string, string | undefined>): Buffer {
   if (env[FINGERPRINT_KEY_ENV] || env[FINGERPRINT_KEY_FILE_ENV]) return loadFingerprintKey(env);
   let created = true;
   try {

@@ -1,0 +1,336 @@
+/**
+ * The main job of pushsync, on the local clouds, as deployed on AWS:
+ *
+ *   Vault write → socket audit device "pushsync" → forwarder (shared/forwarder, in this process)
+ *     → FIFO queue pushsync-events.fifo (dead-letter queue after 5 receives)
+ *     → SQS runner (sqs-runner.ts, the event source mapping) → push-worker function
+ *   and the reconciler function once at start, then every `reconcileEveryMs`.
+ *
+ * The functions are the real handlers of functions/aws/, each in its own process (functions.ts)
+ * with the Lambda configuration pointed at the local clouds: the stores' own auth with the
+ * local Vault's root token (PUSHSYNC_VAULT_AUTH=store), every store the manifests name (hub
+ * mode), the fingerprint key the CLI uses, and log level debug so that every entry's outcome,
+ * "unchanged" included, reaches `onOutcome`.
+ *
+ * With `events: false` only the reconciler runs (no audit device, forwarder, queue or runner):
+ * the polling model, for the latency benchmark's baseline.
+ */
+import path from "node:path";
+import {
+  CreateQueueCommand,
+  GetQueueAttributesCommand,
+  SQSClient,
+  type QueueAttributeName,
+} from "@aws-sdk/client-sqs";
+import type { SqsBatchResponse, SqsEvent } from "../../../functions/aws/lambda.ts";
+import {
+  entriesFromPushes,
+  type EntryError,
+  type Outcome,
+  type PushEntry,
+} from "../../../shared/engine/index.ts";
+import { createSqsSink } from "../../../shared/events/sqs.ts";
+import { startForwarder, type Forwarder } from "../../../shared/forwarder/forwarder.ts";
+import { watchFromManifests } from "../../../shared/forwarder/watch.ts";
+import type { Logger } from "../../../shared/observability/logger.ts";
+import { parseChangeEvent } from "../../../shared/runtime/index.ts";
+import {
+  describeResource,
+  formatDiagnostic,
+  loadManifests,
+  resolvePushSecrets,
+} from "../../../shared/spec/index.ts";
+import { VaultHttp } from "../../../shared/vault/http.ts";
+import { localEnv, type LocalState } from "../local-state.ts";
+import { startFunction, type FunctionName, type LocalFunction } from "./functions.ts";
+import { startSqsRunner } from "./sqs-runner.ts";
+
+export const QUEUE_NAME = "pushsync-events";
+export const MAX_RECEIVE_COUNT = 5;
+const AUDIT_DEVICE = "pushsync";
+
+/** One entry's outcome, as a function logged it ("push outcome"), with the latency when known. */
+export interface PushOutcome {
+  function: FunctionName;
+  pushSecret?: string;
+  store: string;
+  remoteKey: string;
+  property?: string;
+  outcome: Outcome;
+  /** Vault source(s) as "mount/path@version", comma separated. */
+  vault?: string;
+  error?: EntryError;
+  /** When the function logged it, ms since the epoch. */
+  at: number;
+  /** Push worker only: from the newest Vault write (audit entry time) of its sources to `at`. */
+  latencyMs?: number;
+}
+
+export interface PipelineOptions {
+  /** The running local clouds; Vault and AWS are required. */
+  clouds: LocalState;
+  manifestsDir: string;
+  host: string;
+  /** Port of the forwarder's audit listener (0: a free one). */
+  auditPort: number;
+  /** Port of the forwarder's /metrics and /healthz (0: a free one); none when undefined. */
+  metricsPort?: number;
+  /** Default true; false runs the reconciler alone. */
+  events?: boolean;
+  reconcileEveryMs: number;
+  visibilityTimeoutSeconds: number;
+  /** PUSHSYNC_FINGERPRINT_KEY or PUSHSYNC_FINGERPRINT_KEY_FILE for the functions. */
+  fingerprintEnv: Record<string, string>;
+  /** The forwarder's and the runner's log. */
+  logger: Logger;
+  /** Every line the functions write (JSON log records, EMF metrics). */
+  onFunctionOutput(name: FunctionName, line: string): void;
+  onOutcome(outcome: PushOutcome): void;
+}
+
+export interface Pipeline {
+  entries: PushEntry[];
+  /** Manifest errors and warnings, one line each. */
+  problems: string[];
+  queueUrl?: string;
+  dlqUrl?: string;
+  /** The forwarder's audit listener, "host:port". */
+  auditAddress?: string;
+  metricsPort?: number;
+  /** Resolves when the reconcile in progress (or a new one) has finished. */
+  reconcile(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export async function startPipeline(options: PipelineOptions): Promise<Pipeline> {
+  const { clouds, logger: log } = options;
+  if (!clouds.vault || !clouds.aws) throw new Error("the pipeline needs the local Vault and AWS");
+  const manifestsDir = path.resolve(options.manifestsDir);
+  const loaded = await loadManifests([manifestsDir]);
+  const built = entriesFromPushes(resolvePushSecrets(loaded.manifests).pushes);
+  const watch = watchFromManifests(loaded.manifests);
+  const problems = [
+    ...loaded.errors.map(formatDiagnostic),
+    ...built.errors,
+    ...loaded.warnings.map(formatDiagnostic),
+    ...watch.warnings,
+    ...loaded.manifests.stores.flatMap((store) => {
+      // The functions reach Key Vault at the store's vaultUrl: on another port it is not the local one.
+      const url = store.spec.provider.azurekv?.vaultUrl;
+      const local = clouds.azure?.vaultUrl;
+      return url && local && new URL(url).origin !== new URL(local).origin
+        ? [
+            `${describeResource(store)}: vaultUrl ${url} is not the local Key Vault (${local}); its pushes fail`,
+          ]
+        : [];
+    }),
+  ];
+
+  // Newest change event seen per "mount/path", for latencies.
+  const written = new Map<string, { version?: number; at: number }>();
+  const functionEnv = {
+    ...process.env,
+    ...localEnv(clouds),
+    ...options.fingerprintEnv,
+    PUSHSYNC_VAULT_AUTH: "store",
+    PUSHSYNC_MANIFESTS_DIR: manifestsDir,
+    PUSHSYNC_LOG_LEVEL: "debug",
+  };
+  const onOutput = (name: FunctionName) => (line: string) => {
+    options.onFunctionOutput(name, line);
+    const outcome = parseOutcome(name, line);
+    if (!outcome) return;
+    if (name === "push-worker") {
+      const writes = (outcome.vault ?? "").split(",").map((s) => written.get(s.slice(0, s.lastIndexOf("@"))));
+      const newest = Math.max(...writes.map((w) => w?.at ?? -Infinity));
+      if (newest > -Infinity) outcome.latencyMs = outcome.at - newest;
+    }
+    options.onOutcome(outcome);
+  };
+
+  const closers: (() => Promise<void>)[] = [];
+  const close = async (): Promise<void> => {
+    for (const c of closers.reverse()) {
+      await c().catch((err: unknown) => log.warn("stopping: a step failed", { err }));
+    }
+  };
+  try {
+    const started = await Promise.all(
+      (["reconciler", "push-worker"] as const).map((name) =>
+        startFunction({ name, env: functionEnv, onOutput: onOutput(name) }),
+      ),
+    );
+    const [reconciler, pushWorker] = started as [LocalFunction, LocalFunction];
+    closers.push(
+      () => reconciler.close(),
+      () => pushWorker.close(),
+    );
+
+    let reconciling: Promise<void> | undefined;
+    const reconcile = (): Promise<void> => {
+      reconciling ??= reconciler
+        .invoke({})
+        .then(
+          () => undefined,
+          (err: unknown) => log.warn("reconcile failed", { err }),
+        )
+        .finally(() => (reconciling = undefined));
+      return reconciling;
+    };
+    closers.push(async () => {
+      await reconciling;
+    });
+
+    const pipeline: Pipeline = { entries: built.entries, problems, reconcile, close };
+    if (options.events !== false) {
+      // Loads the push worker's runtime now, as provisioned concurrency would.
+      await pushWorker.invoke({ Records: [] });
+      const aws = clouds.aws;
+      const sqs = new SQSClient({
+        endpoint: aws.endpoint,
+        region: aws.region,
+        credentials: { accessKeyId: aws.accessKeyId, secretAccessKey: aws.secretAccessKey },
+      });
+      closers.push(async () => sqs.destroy());
+      const queue = await createQueues(sqs, options.visibilityTimeoutSeconds);
+      pipeline.queueUrl = queue.url;
+      pipeline.dlqUrl = queue.dlqUrl;
+
+      const forwarder = await startForwarder({
+        watch,
+        sinks: [createSqsSink({ queueUrl: queue.url, client: sqs, logger: log })],
+        auditListen: { host: options.host, port: options.auditPort },
+        ...(options.metricsPort !== undefined
+          ? { metricsListen: { host: options.host, port: options.metricsPort } }
+          : {}),
+        logger: log,
+      });
+      closers.push(async () => void (await forwarder.stop(5_000)));
+      pipeline.auditAddress = `${options.host}:${forwarder.auditPort}`;
+      if (forwarder.metricsPort !== undefined) pipeline.metricsPort = forwarder.metricsPort;
+      // Removed before the forwarder stops: Vault must not dial a listener that is gone.
+      closers.push(await enableAuditDevice(clouds.vault, forwarder, options.host, log));
+
+      const runner = startSqsRunner({
+        client: sqs,
+        queueUrl: queue.url,
+        queueArn: queue.arn,
+        region: aws.region,
+        handler: async (event: SqsEvent, context) => {
+          for (const r of event.Records) {
+            const parsed = parseChangeEvent(r.body);
+            if (!("event" in parsed)) continue;
+            const { mount, path: at, version, time } = parsed.event;
+            const key = `${mount}/${at}`;
+            if ((written.get(key)?.version ?? -1) <= (version ?? Infinity))
+              written.set(key, { ...(version !== undefined ? { version } : {}), at: Date.parse(time) });
+          }
+          return (await pushWorker.invoke(event, context.awsRequestId)) as SqsBatchResponse;
+        },
+        logger: log,
+      });
+      closers.push(() => runner.stop());
+    }
+
+    await reconcile();
+    const timer = setInterval(() => void reconcile(), options.reconcileEveryMs);
+    closers.push(async () => clearInterval(timer));
+    return pipeline;
+  } catch (err) {
+    await close();
+    throw err;
+  }
+}
+
+/** The FIFO queue "<name>.fifo" and its dead-letter queue, as serverless.yml declares them. */
+export async function createQueues(
+  sqs: SQSClient,
+  visibilityTimeoutSeconds: number,
+  name = QUEUE_NAME,
+): Promise<{ url: string; arn: string; dlqUrl: string }> {
+  const arnOf = async (url: string): Promise<string> => {
+    const names: QueueAttributeName[] = ["QueueArn"];
+    const out = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: names }));
+    return out.Attributes!.QueueArn!;
+  };
+  const dlq = await sqs.send(
+    new CreateQueueCommand({
+      QueueName: `${name}-dlq.fifo`,
+      Attributes: { FifoQueue: "true", MessageRetentionPeriod: "1209600" },
+    }),
+  );
+  const main = await sqs.send(
+    new CreateQueueCommand({
+      QueueName: `${name}.fifo`,
+      Attributes: {
+        FifoQueue: "true",
+        ContentBasedDeduplication: "false",
+        VisibilityTimeout: String(visibilityTimeoutSeconds),
+        RedrivePolicy: JSON.stringify({
+          deadLetterTargetArn: await arnOf(dlq.QueueUrl!),
+          maxReceiveCount: MAX_RECEIVE_COUNT,
+        }),
+      },
+    }),
+  );
+  return { url: main.QueueUrl!, arn: await arnOf(main.QueueUrl!), dlqUrl: dlq.QueueUrl! };
+}
+
+/** Points Vault's socket audit device "pushsync" at the forwarder; returns its removal. */
+async function enableAuditDevice(
+  vault: NonNullable<LocalState["vault"]>,
+  forwarder: Forwarder,
+  host: string,
+  log: Logger,
+): Promise<() => Promise<void>> {
+  const http = new VaultHttp({ address: vault.address, timeoutMs: 10_000 });
+  const address = `${host.includes(":") ? `[${host}]` : host}:${forwarder.auditPort}`;
+  try {
+    await http.call({
+      method: "POST",
+      path: `sys/audit/${AUDIT_DEVICE}`,
+      token: vault.token,
+      body: {
+        type: "socket",
+        description: "pushsync dev",
+        options: { address, socket_type: "tcp", format: "json" },
+      },
+    });
+  } catch (err) {
+    http.close();
+    throw err;
+  }
+  log.info("audit device enabled", { device: AUDIT_DEVICE, address });
+  return async () => {
+    try {
+      await http.call({ method: "DELETE", path: `sys/audit/${AUDIT_DEVICE}`, token: vault.token });
+      log.info("audit device disabled", { device: AUDIT_DEVICE });
+    } finally {
+      http.close();
+    }
+  };
+}
+
+/** A "push outcome" log record of a function, or undefined for any other line. */
+function parseOutcome(name: FunctionName, line: string): PushOutcome | undefined {
+  if (!line.startsWith("{")) return undefined;
+  let r: Record<string, unknown>;
+  try {
+    r = JSON.parse(line) as Record<string, unknown>;
+  } catch {
+    return undefined;
+  }
+  if (r.msg !== "push outcome" || typeof r.store !== "string" || typeof r.remoteKey !== "string")
+    return undefined;
+  return {
+    function: name,
+    ...(typeof r.pushSecret === "string" ? { pushSecret: r.pushSecret } : {}),
+    store: r.store,
+    remoteKey: r.remoteKey,
+    ...(typeof r.property === "string" ? { property: r.property } : {}),
+    outcome: r.outcome as Outcome,
+    ...(typeof r.vault === "string" ? { vault: r.vault } : {}),
+    ...(r.error !== undefined ? { error: r.error as EntryError } : {}),
+    at: typeof r.time === "string" ? Date.parse(r.time) : Date.now(),
+  };
+}
