@@ -24,6 +24,11 @@ export function parseChangeEvent(body: string): { event: VaultChangeEvent } | { 
   } catch {
     return { error: `the body is not JSON (${body.length} characters)` };
   }
+  return toChangeEvent(v);
+}
+
+/** The event a parsed JSON value holds, or why it is not one. */
+export function toChangeEvent(v: unknown): { event: VaultChangeEvent } | { error: string } {
   if (!isObject(v)) return { error: "the body is not a JSON object" };
   for (const field of ["id", "mount", "path"] as const) {
     if (typeof v[field] !== "string" || v[field] === "")

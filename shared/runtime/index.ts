@@ -25,7 +25,7 @@ import type { ChangedPath, Outcome, PushEntry, Report } from "../engine/index.ts
 import { PushsyncError } from "../errors/index.ts";
 import { trimSlashes, type VaultChangeEvent } from "../events/types.ts";
 import { silentLogger, type Logger } from "../observability/logger.ts";
-import { createProvider } from "../providers/index.ts";
+import { createProvider, type CreateProviderOptions } from "../providers/index.ts";
 import type { SecretStoreProvider } from "../providers/types.ts";
 import { formatDiagnostic, loadManifests, resolvePushSecrets, resourceId } from "../spec/index.ts";
 import { createVaultSource } from "../vault/client.ts";
@@ -42,6 +42,8 @@ export interface RuntimeOptions {
   /** Default process.env. */
   env?: Record<string, string | undefined>;
   logger?: Logger;
+  /** The local Azure Key Vault (its URL and CA), as createProvider takes it. */
+  azure?: CreateProviderOptions["azure"];
 }
 
 export interface PushEventsResult {
@@ -96,7 +98,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
   const providers = new Map<string, SecretStoreProvider>();
   for (const id of destinations) {
     try {
-      providers.set(id, createProvider(storeById.get(id)!, { env, logger }));
+      providers.set(id, createProvider(storeById.get(id)!, { env, logger, azure: options.azure }));
     } catch (err) {
       logger.error("store not usable; its entries fail", { store: id, error: err });
     }

@@ -10,4 +10,6 @@ export {
 } from "./auth/kubernetes.ts";
 export { jwtAuth, type JwtAuthOptions } from "./auth/jwt.ts";
 export { awsIamAuth, type AwsIamAuthOptions } from "./auth/aws-iam.ts";
+export { gcpAuth, type GcpAuthOptions, type GcpLoginType } from "./auth/gcp.ts";
+export { azureAuth, type AzureAuthOptions } from "./auth/azure.ts";
 export * from "./types.ts";

@@ -10,6 +10,8 @@
 import { AuditBroker, type AuditRecord } from "./audit.ts";
 import { AppRoleBackend, JwtBackend, KubernetesBackend } from "./auth.ts";
 import { AwsAuthBackend } from "./auth-aws.ts";
+import { AzureAuthBackend } from "./auth-azure.ts";
+import { GcpAuthBackend } from "./auth-gcp.ts";
 import { EventBus } from "./events.ts";
 import { KvV1, KvV2 } from "./kv.ts";
 import type { Backend, Handler, Mount, Namespace, RequestContext } from "./model.ts";
@@ -171,7 +173,7 @@ export class VaultCore {
     ns.mounts.set(path, this.mount(path, "kv", "secret", description, backend, { ...options, version }));
   }
 
-  /** Enables an auth method (sys/auth/<path>): approle, kubernetes, jwt, oidc or aws. */
+  /** Enables an auth method (sys/auth/<path>): approle, kubernetes, jwt, oidc, aws, gcp or azure. */
   mountAuth(ns: Namespace, rawPath: string, type: string, description: string): void {
     const path = normalizeMountPath(rawPath);
     const make: Record<string, () => Backend> = {
@@ -180,6 +182,8 @@ export class VaultCore {
       jwt: () => new JwtBackend(this.tokens, path),
       oidc: () => new JwtBackend(this.tokens, path),
       aws: () => new AwsAuthBackend(this.tokens, path),
+      gcp: () => new GcpAuthBackend(this.tokens, path),
+      azure: () => new AzureAuthBackend(this.tokens, path),
     };
     const factory = make[type];
     if (!factory) throw badRequest(`plugin not found in the catalog: ${type}`);
