@@ -6,6 +6,7 @@ Commands:
   plan [options]        show what sync would change in each store, writing nothing
   sync [options]        push Vault secrets to the stores the PushSecrets name
   forward [options]     forward Vault's change notifications to SQS and/or webhooks
+  pull [options]        turn the cluster's ExternalSecrets into Kubernetes Secrets (in-cluster puller)
   local [--only ...]    run the local clouds (Vault, AWS, GCP, Azure) in the foreground
   dev [options]         run the whole main job locally with a live status table (npm start)
 
@@ -18,6 +19,7 @@ const commands: Record<string, () => Promise<Command>> = {
   plan: async () => (await import("./commands/plan.ts")).default,
   sync: async () => (await import("./commands/sync.ts")).default,
   forward: async () => (await import("./commands/forward.ts")).default,
+  pull: async () => (await import("./commands/pull.ts")).default,
   local: async () => (await import("./commands/local.ts")).default,
   dev: async () => (await import("./commands/dev.ts")).default,
 };

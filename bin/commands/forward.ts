@@ -229,7 +229,7 @@ function parse(argv: string[]): Args | number {
 }
 
 /** "host:port" ("[::1]:9090" for IPv6), or undefined for "none", or what is wrong. */
-function hostPort(text: string): { host: string; port: number } | undefined | string {
+export function hostPort(text: string): { host: string; port: number } | undefined | string {
   if (text === "none") return undefined;
   const colon = text.lastIndexOf(":");
   const host = text.slice(0, colon).replace(/^\[(.*)\]$/, "$1");

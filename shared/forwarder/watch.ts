@@ -71,7 +71,7 @@ export function watchFromManifests(set: ManifestSet): WatchSet {
 }
 
 /** Where a `dataFrom.find` searches: a mount and a prefix in it ("" for the whole mount). */
-function findLocation(
+export function findLocation(
   store: SecretStore,
   findPath: string | undefined,
 ): { mount: string; prefix: string } | string {

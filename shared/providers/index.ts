@@ -22,7 +22,7 @@ import { ClientSecretCredential, type TokenCredential } from "@azure/identity";
 import { ProviderError } from "../errors/index.ts";
 import { silentLogger, type Logger } from "../observability/logger.ts";
 import { resourceId, type SecretKeySelector } from "../spec/common.ts";
-import { readSecretRef, secretRefLocations } from "../spec/secret-refs.ts";
+import { readSecretRef, secretRefLocations, type SecretRefReader } from "../spec/secret-refs.ts";
 import type { AwsProvider, AzureKvProvider, GcpsmProvider, SecretStore } from "../spec/secret-store.ts";
 import { createAwsSecretsManagerProvider } from "./aws-secrets-manager/index.ts";
 import { createAzureKeyVaultProvider } from "./azure-key-vault/index.ts";
@@ -40,6 +40,8 @@ export interface CreateProviderOptions {
   logger?: Logger;
   /** The local Azure Key Vault: its URL replaces every azurekv store's vaultUrl; its CA is trusted. */
   azure?: { vaultUrl?: string; ca?: string };
+  /** Reads secret references instead of the environment and files (the in-cluster puller). */
+  readSecretRef?: SecretRefReader;
 }
 
 interface Context {
@@ -57,12 +59,13 @@ export function createProvider(store: SecretStore, options: CreateProviderOption
   const env = options.env ?? process.env;
   const id = resourceId(store);
   const namespace = store.metadata.namespace || "default";
+  const readRef = options.readSecretRef ?? ((ref, ns) => readSecretRef(ref, ns, env));
   const ctx: Context = {
     id,
     env,
     logger: (options.logger ?? silentLogger).child({ store: id }),
     async read(ref, field) {
-      const value = await readSecretRef(ref, namespace, env);
+      const value = await readRef(ref, namespace);
       if (value !== undefined) return value;
       const where = secretRefLocations(ref, namespace, env);
       throw new ProviderError(

@@ -130,6 +130,19 @@ export async function loadManifests(paths: string[]): Promise<LoadResult> {
   return { manifests, errors: errors.sort(byPlace), warnings: warnings.sort(byPlace) };
 }
 
+/**
+ * Checks resources given as text (YAML, or JSON such as objects read from a cluster) as
+ * `loadManifests` checks the documents of one file, without the checks across resources.
+ */
+export function readResources(
+  origin: string,
+  text: string,
+): { resources: AnyResource[]; errors: Diagnostic[]; warnings: Diagnostic[] } {
+  const errors: Diagnostic[] = [];
+  const warnings: Diagnostic[] = [];
+  return { resources: readDocuments(origin, text, errors, warnings), errors, warnings };
+}
+
 // --- files and documents -----------------------------------------------------------------------
 
 async function listFiles(paths: string[], errors: Diagnostic[]): Promise<string[]> {

@@ -24,6 +24,12 @@ import type { SecretStore } from "./secret-store.ts";
 
 type Env = Record<string, string | undefined>;
 
+/**
+ * Reads a reference another way (in a cluster: from the Secret itself): undefined when absent,
+ * or an error of its own that names what is missing.
+ */
+export type SecretRefReader = (ref: SecretKeySelector, namespace: string) => Promise<string | undefined>;
+
 /** Where a reference is looked for: the environment variable and the file. */
 export function secretRefLocations(
   ref: SecretKeySelector,
@@ -65,13 +71,14 @@ export async function vaultTokenSource(
   store: SecretStore,
   namespace: string,
   env: Env = process.env,
+  read: SecretRefReader = (ref, ns) => readSecretRef(ref, ns, env),
 ): Promise<{ token: string } | { file: string }> {
   const auth = store.spec.provider.vault?.auth;
   const method = auth && (["appRole", "kubernetes", "jwt"] as const).find((m) => auth[m]);
   if (method)
     throw new PushsyncError("Invalid", `store ${store.metadata.name} uses ${method} auth, not a token`);
   const ref = auth?.tokenSecretRef;
-  const fromRef = ref && (await readSecretRef(ref, store.metadata.namespace || namespace, env));
+  const fromRef = ref && (await read(ref, store.metadata.namespace || namespace));
   if (fromRef) return { token: fromRef };
   if (env.VAULT_TOKEN) return { token: env.VAULT_TOKEN };
   return { file: join(env.HOME ?? homedir(), ".vault-token") };

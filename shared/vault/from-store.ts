@@ -19,7 +19,12 @@
  */
 import { readFileSync } from "node:fs";
 import { resourceId, type SecretKeySelector } from "../spec/common.ts";
-import { readSecretRef, secretRefLocations, vaultTokenSource } from "../spec/secret-refs.ts";
+import {
+  readSecretRef,
+  secretRefLocations,
+  vaultTokenSource,
+  type SecretRefReader,
+} from "../spec/secret-refs.ts";
 import type { SecretStore } from "../spec/secret-store.ts";
 import type { Logger } from "../observability/logger.ts";
 import { appRoleAuth } from "./auth/approle.ts";
@@ -38,6 +43,8 @@ export interface VaultFromStoreOptions {
   logger?: Logger;
   /** Namespace for references without one in a ClusterSecretStore. Default "default". */
   namespace?: string;
+  /** Reads secret references instead of the environment and files (the in-cluster puller). */
+  readSecretRef?: SecretRefReader;
 }
 
 const set = (v: string | undefined): string | undefined => (v && v.trim() !== "" ? v.trim() : undefined);
@@ -56,8 +63,9 @@ export function vaultOptionsFromStore(
   const id = resourceId(store);
   if (!spec) throw new VaultInvalidError(`store ${id} is not a Vault store`);
   const namespace = store.metadata.namespace || options.namespace || "default";
+  const readRef: SecretRefReader = options.readSecretRef ?? ((ref, ns) => readSecretRef(ref, ns, env));
   const read = async (ref: SecretKeySelector, field: string): Promise<string> => {
-    const value = await readSecretRef(ref, namespace, env);
+    const value = await readRef(ref, namespace);
     if (value !== undefined) return value;
     const where = secretRefLocations(ref, namespace, env);
     throw new VaultInvalidError(`store ${id}: ${field}: set ${where.env} or write the file ${where.file}`);
@@ -73,7 +81,7 @@ export function vaultOptionsFromStore(
     address: set(env.VAULT_ADDR) ?? spec.server,
     auth: set(env.VAULT_TOKEN)
       ? tokenAuth({ token: env.VAULT_TOKEN! })
-      : storeAuth(store, namespace, env, read),
+      : storeAuth(store, namespace, env, read, readRef),
     ...(options.logger ? { logger: options.logger } : {}),
   };
   if (vaultNamespace) out.namespace = vaultNamespace;
@@ -109,6 +117,7 @@ function storeAuth(
   namespace: string,
   env: Env,
   read: (ref: SecretKeySelector, field: string) => Promise<string>,
+  readRef: SecretRefReader,
 ): VaultAuth {
   const auth = store.spec.provider.vault!.auth;
   const field = "spec.provider.vault.auth";
@@ -138,5 +147,5 @@ function storeAuth(
       jwtAuth({ ...common, jwt: await read(secretRef, `${field}.jwt.secretRef`) }),
     );
   }
-  return lazy("token", async () => tokenAuth(await vaultTokenSource(store, namespace, env)));
+  return lazy("token", async () => tokenAuth(await vaultTokenSource(store, namespace, env, readRef)));
 }
