@@ -51,8 +51,11 @@ export interface FunctionHost {
   push(events: VaultChangeEvent[]): Promise<PushEventsResult>;
   /** Throws PushsyncError("Invalid") when PUSHSYNC_WEBHOOK_SECRET is not set. */
   webhook(): WebhookReceiver;
-  /** A full reconcile, logged as one "reconcile finished" record; `retry` when an entry failed retryably. */
-  reconcile(): Promise<{ retry: boolean; summary: ReconcileSummary }>;
+  /**
+   * A full reconcile, logged as one "reconcile finished" record (to `log`, default the host's);
+   * `retry` when an entry failed retryably.
+   */
+  reconcile(log?: Logger): Promise<{ retry: boolean; summary: ReconcileSummary }>;
   close(): Promise<void>;
 }
 
@@ -89,11 +92,11 @@ export function createFunctionHost(options: FunctionHostOptions): FunctionHost {
       receiver ??= createWebhookReceiver({ secret, logger, push });
       return receiver;
     },
-    async reconcile() {
+    async reconcile(log = logger) {
       const rt = await getRuntime();
       const report = await rt.reconcile();
       const summary = summarize(report, rt.stores);
-      logger.info("reconcile finished", { ...summary });
+      log.info("reconcile finished", { ...summary });
       return { retry: summary.retryable > 0, summary };
     },
     async close() {

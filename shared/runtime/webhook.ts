@@ -48,17 +48,20 @@ export interface WebhookReceiverOptions {
 }
 
 export interface WebhookReceiver {
-  receive(request: WebhookRequest): Promise<WebhookResponse>;
+  /** `log`: this request's logger (e.g. with the invocation id); default the receiver's. */
+  receive(request: WebhookRequest, log?: Logger): Promise<WebhookResponse>;
   /** Refused requests by reason. */
   readonly rejected: Counters;
 }
 
 export function createWebhookReceiver(options: WebhookReceiverOptions): WebhookReceiver {
-  const { logger } = options;
   const replayCache = new ReplayCache();
   const rejected = new Counters();
 
-  async function receive({ body, headers }: WebhookRequest): Promise<WebhookResponse> {
+  async function receive(
+    { body, headers }: WebhookRequest,
+    logger = options.logger,
+  ): Promise<WebhookResponse> {
     const size = Buffer.byteLength(body);
     if (size > MAX_WEBHOOK_BODY_BYTES) {
       logger.warn("webhook body too large", { bytes: size, limit: MAX_WEBHOOK_BODY_BYTES });
