@@ -13,6 +13,7 @@ import { parse } from "yaml";
 import { startLocalAws } from "../../infra/local/aws/index.ts";
 import { startLocalAzure } from "../../infra/local/azure/index.ts";
 import { startLocalGcp } from "../../infra/local/gcp/server.ts";
+import { startLocalKubernetes } from "../../infra/local/kubernetes/index.ts";
 import { startLocalVault } from "../../infra/local/vault/index.ts";
 import { exportLine, LOCAL_STATE_FILE, localEnv, type LocalState } from "../lib/local-state.ts";
 
@@ -118,6 +119,22 @@ export const localClouds: LocalCloud[] = [
           `  ${exportLine(localEnv({ azure: info }))}`,
         ],
         close: () => azure.close(),
+      };
+    },
+  },
+  {
+    name: "kubernetes",
+    defaultPort: 8001,
+    async start({ host, port }) {
+      const k8s = await startLocalKubernetes({ host, port });
+      return {
+        info: { server: k8s.url, kubeconfig: k8s.kubeconfigPath },
+        hints: [
+          `Kubernetes ${k8s.url}  (API server with the External Secrets CRDs; HTTPS, CA and token in the kubeconfig)`,
+          `  ${exportLine({ KUBECONFIG: k8s.kubeconfigPath })}`,
+          `  kubectl get externalsecrets -A`,
+        ],
+        close: () => k8s.close(),
       };
     },
   },
