@@ -8,12 +8,13 @@ import { parseArgs } from "node:util";
 import type { WatchedPath } from "../../shared/events/index-paths.ts";
 import type { EventSink } from "../../shared/events/sink.ts";
 import { createSqsSink } from "../../shared/events/sqs.ts";
-import { trimSlashes } from "../../shared/events/types.ts";
+import { PathIndex } from "../../shared/events/index-paths.ts";
+import { trimSlashes, type VaultChangeEvent } from "../../shared/events/types.ts";
 import { createWebhookSink } from "../../shared/events/webhook.ts";
 import { startForwarder, type Forwarder, type ForwarderOptions } from "../../shared/forwarder/forwarder.ts";
-import { watchFromManifests } from "../../shared/forwarder/watch.ts";
+import { pathsForStores, watchFromManifests } from "../../shared/forwarder/watch.ts";
 import { createLogger, type Logger } from "../../shared/observability/logger.ts";
-import { formatDiagnostic, loadManifests } from "../../shared/spec/index.ts";
+import { formatDiagnostic, loadManifests, resolvePushSecrets } from "../../shared/spec/index.ts";
 import { authFromEnv } from "../../shared/vault/env.ts";
 import { VaultHttp } from "../../shared/vault/http.ts";
 import { localEnv, readLocalState } from "../lib/local-state.ts";
@@ -35,7 +36,10 @@ Sources (any combination; the TCP listener is on unless --audit-listen none):
 Sinks (at least one):
   --sqs-queue-url URL       SQS queue (FIFO when the URL ends in .fifo). Endpoint, region and
                             credentials as the AWS SDK reads them (AWS_ENDPOINT_URL_SQS, AWS_REGION, ...)
-  --webhook URL             POST signed batches here (repeatable); key from PUSHSYNC_WEBHOOK_SECRET
+  --webhook URL[#stores=A,B]  POST signed batches here (repeatable); key from PUSHSYNC_WEBHOOK_SECRET.
+                            With #stores=, only changes read by PushSecrets pushing to one of those
+                            stores ("namespace/name", or "name" for a ClusterSecretStore) go to this
+                            endpoint, e.g. https://gcp-fn.example/pushsyncPush#stores=prod/gcp
 
 Options:
   --manifests DIR           manifest files or directories, read recursively (repeatable; default manifests)
@@ -59,7 +63,8 @@ interface Args {
   auditFile?: string;
   events: boolean;
   sqsQueueUrl?: string;
-  webhooks: string[];
+  /** Endpoints, each with the stores it serves (undefined: every change). */
+  webhooks: { url: string; stores?: Set<string> }[];
   metricsListen?: { host: string; port: number };
   bufferSize?: number;
   overflow?: "drop-oldest" | "drop-newest";
@@ -98,11 +103,27 @@ async function run(args: Args, log: Logger): Promise<number> {
   const vaultEnv = args.events || args.enableAuditDevice ? vaultSettings() : undefined;
   const sinks: EventSink[] = [];
   if (args.sqsQueueUrl) sinks.push(createSqsSink({ queueUrl: args.sqsQueueUrl, logger: log }));
-  args.webhooks.forEach((url, i) => {
+  args.webhooks.forEach(({ url, stores }, i) => {
     const name = `webhook-${i + 1}`;
     const target = new URL(url);
-    sinks.push(createWebhookSink({ name, url, secret: process.env.PUSHSYNC_WEBHOOK_SECRET!, logger: log }));
-    log.info("webhook sink", { sink: name, endpoint: `${target.origin}${target.pathname}` });
+    let accept: ((event: VaultChangeEvent) => boolean) | undefined;
+    if (stores) {
+      const index = new PathIndex(pathsForStores(loaded.manifests, stores));
+      accept = (event) => index.matches(event);
+      const pushedTo = new Set(
+        resolvePushSecrets(loaded.manifests).pushes.flatMap((p) => p.destinations.map((d) => d.id)),
+      );
+      for (const store of stores)
+        if (!pushedTo.has(store))
+          log.warn("webhook names a store no PushSecret pushes to", { sink: name, store });
+    }
+    const secret = process.env.PUSHSYNC_WEBHOOK_SECRET!;
+    sinks.push(createWebhookSink({ name, url, secret, logger: log, ...(accept ? { accept } : {}) }));
+    log.info("webhook sink", {
+      sink: name,
+      endpoint: `${target.origin}${target.pathname}`,
+      ...(stores ? { stores: [...stores] } : {}),
+    });
   });
 
   const options: ForwarderOptions = {
@@ -200,10 +221,15 @@ function parse(argv: string[]): Args | number {
   const overflow = values.overflow;
   if (overflow !== undefined && overflow !== "drop-oldest" && overflow !== "drop-newest")
     return usage("--overflow must be drop-oldest or drop-newest");
-  const webhooks = values.webhook ?? [];
+  const webhooks: Args["webhooks"] = [];
+  for (const spec of values.webhook ?? []) {
+    const webhook = webhookSpec(spec);
+    if (typeof webhook === "string") return usage(`--webhook ${spec}: ${webhook}`);
+    webhooks.push(webhook);
+  }
   if (!values["sqs-queue-url"] && webhooks.length === 0)
     return usage("give --sqs-queue-url and/or --webhook");
-  for (const url of [values["sqs-queue-url"], ...webhooks]) {
+  for (const url of [values["sqs-queue-url"], ...webhooks.map((w) => w.url)]) {
     if (url !== undefined && !URL.canParse(url)) return usage(`not a URL: ${url}`);
   }
   if (webhooks.length > 0 && !process.env.PUSHSYNC_WEBHOOK_SECRET)
@@ -226,6 +252,21 @@ function parse(argv: string[]): Args | number {
     enableAuditDevice: values["enable-audit-device"],
     local: values.local,
   };
+}
+
+/** "URL" or "URL#stores=a,b" (a fragment is never sent, so it can carry the filter), or what is wrong. */
+function webhookSpec(spec: string): { url: string; stores?: Set<string> } | string {
+  const hash = spec.indexOf("#");
+  if (hash < 0) return { url: spec };
+  const filter = /^stores=(.+)$/.exec(spec.slice(hash + 1));
+  const stores = new Set(
+    (filter?.[1] ?? "")
+      .split(",")
+      .map((s) => s.trim())
+      .filter((s) => s !== ""),
+  );
+  if (stores.size === 0) return 'the part after "#" must be stores=<store>[,<store>...]';
+  return { url: spec.slice(0, hash), stores };
 }
 
 /** "host:port" ("[::1]:9090" for IPv6), or undefined for "none", or what is wrong. */

@@ -70,6 +70,20 @@ export function watchFromManifests(set: ManifestSet): WatchSet {
   return watch;
 }
 
+/**
+ * The Vault locations read by the PushSecrets that push to at least one of `stores` (ids as in
+ * PUSHSYNC_STORES: "namespace/name", or "name" for a ClusterSecretStore): what a webhook endpoint
+ * serving only those stores needs. ExternalSecrets push to no store and are left out.
+ */
+export function pathsForStores(set: ManifestSet, stores: ReadonlySet<string>): WatchedPath[] {
+  return resolvePushSecrets(set)
+    .pushes.filter((push) => push.destinations.some((d) => stores.has(d.id)))
+    .flatMap((push) => {
+      const namespace = trimSlashes(push.source.store.spec.provider.vault!.namespace ?? "");
+      return push.source.locations.map((loc) => ({ namespace, mount: loc.mount, path: loc.path }));
+    });
+}
+
 /** Where a `dataFrom.find` searches: a mount and a prefix in it ("" for the whole mount). */
 export function findLocation(
   store: SecretStore,
