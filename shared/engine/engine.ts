@@ -22,7 +22,7 @@ import type { VaultSource } from "../vault/types.ts";
 import { applyPlan } from "./apply.ts";
 import { buildPlan } from "./plan.ts";
 import type { EngineContext, Plan } from "./plan.ts";
-import { KeyedLock, withResilience } from "./resilience.ts";
+import { KeyedLock, Limiter, withResilience } from "./resilience.ts";
 import type { RetryOptions } from "./resilience.ts";
 import type { ChangedPath, PushEntry, Report } from "./types.ts";
 
@@ -34,8 +34,10 @@ export interface EngineOptions {
   /** Fingerprint HMAC key (see fingerprint.ts loadFingerprintKey). */
   fingerprintKey: Buffer | string;
   logger?: Logger;
-  /** Provider operations in flight per store. Default 16. */
+  /** Provider operations in flight per store, in plan and in apply. Default 16. */
   concurrency?: number;
+  /** Vault calls in flight, over all stores. Default 16. */
+  vaultConcurrency?: number;
   retry?: RetryOptions;
 }
 
@@ -57,6 +59,7 @@ export function createEngine(options: EngineOptions): Engine {
       : Buffer.from(options.fingerprintKey),
     logger: options.logger ?? silentLogger,
     concurrency: options.concurrency ?? 16,
+    vaultLimiter: new Limiter(options.vaultConcurrency ?? 16),
     retry,
     lock: new KeyedLock(),
   };

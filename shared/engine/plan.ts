@@ -9,11 +9,32 @@
  *    remote keys that provider.mapKey maps to the same native name.
  * 2. Read Vault *metadata* of every source (KV v2), once per path.
  * 3. Learn each store's state: listManaged() for a full plan (one listing per store, no value
- *    reads), describe() per target for an event-driven plan. A full plan describes a target
- *    missing from the listing before creating it, to find secrets that exist without a marker.
+ *    reads), describe() per target for an event-driven plan. A full plan then finds out whether
+ *    the targets it would create, missing from the listing, exist without a marker (New keys).
  * 4. Compute the fingerprint and decide (diff.ts). Only targets that will be written read Vault
  *    data and render their value.
  * 5. Full plans also look at managed remote secrets no entry maps any more (see `orphans`).
+ *
+ * Concurrency. Every store is planned at the same time, each with at most `concurrency` targets
+ * in flight (as apply does); Vault calls go through one limiter of their own, and each Vault
+ * path is read once for all stores.
+ *
+ * New keys. A key missing from the managed listing may still exist, unmarked or marked by ESO,
+ * and must then be described, and refused unless adopted, before anything is written to it.
+ * Describing each of the m missing keys of a store costs m calls. A store that lists names
+ * (listNames) answers for all of them at one call per page (AWS 100 names, GCP 25,000, Azure
+ * 25 live plus 25 deleted), and only the keys it finds are described: the listing wins when
+ * its pages plus the keys found stay below m. How many pages it has, no store says in advance,
+ * so the rule decides while reading it:
+ * - m < 2, or the store cannot list names: describe each missing key;
+ * - else read the listing, narrowed to the missing names' prefixes, page by page, and give up
+ *   as soon as the pages read plus the keys found reach m (it can then no longer be cheaper):
+ *   every missing key is then described, as without the listing.
+ * A listing read to its end thus always costs fewer calls than describing each key. One given
+ * up has cost at most m extra calls; that takes a store with about (page size × m) other
+ * secrets under the prefixes, or with most of the missing keys present.
+ * Either way, every missing key that a complete listing has not ruled out is described before
+ * anything is written to it.
  *
  * Fingerprint choice. The fingerprint is a keyed HMAC of the push's inputs (per source: Vault
  * path, KV v2 version and that version's created_time; the rendering spec; the metadata), not of
@@ -40,10 +61,11 @@ import { MANAGED_BY_PUSHSYNC } from "../providers/types.ts";
 import type { PushMarker, RemoteSecretState, SecretStoreProvider } from "../providers/types.ts";
 import type { VaultSource } from "../vault/types.ts";
 import { decide } from "./diff.ts";
+import type { Decision } from "./diff.ts";
 import { canonicalJson, fingerprint } from "./fingerprint.ts";
 import { renderEntry, SecretValue } from "./render.ts";
 import { mapLimit } from "./resilience.ts";
-import type { KeyedLock, RetryOptions } from "./resilience.ts";
+import type { KeyedLock, Limiter, RetryOptions } from "./resilience.ts";
 import { locationName, registerSecret, SourceReader } from "./sources.ts";
 import type { SourceState } from "./sources.ts";
 import type { ChangedPath, EntryError, PushEntry } from "./types.ts";
@@ -55,8 +77,10 @@ export interface EngineContext {
   providers: Map<string, SecretStoreProvider>;
   key: Buffer;
   logger: Logger;
-  /** Provider operations in flight per store. */
+  /** Provider operations (and targets being planned) in flight per store. */
   concurrency: number;
+  /** Vault calls in flight, over all stores and plans. */
+  vaultLimiter: Limiter;
   retry: RetryOptions;
   lock: KeyedLock;
 }
@@ -271,29 +295,45 @@ function describeSources(list: Contribution[]): string {
 
 type StoreState = { states: Map<string, RemoteSecretState> } | { error: unknown };
 
-async function listStores(ctx: EngineContext, stores: string[]): Promise<Map<string, StoreState>> {
-  const out = new Map<string, StoreState>();
-  await Promise.all(
-    stores.map(async (store) => {
-      const states = new Map<string, RemoteSecretState>();
-      try {
-        for await (const s of ctx.providers.get(store)!.listManaged()) states.set(s.name, s);
-        out.set(store, { states });
-      } catch (err) {
-        out.set(store, { error: err });
-      }
-    }),
-  );
-  return out;
+async function listStore(provider: SecretStoreProvider): Promise<StoreState> {
+  const states = new Map<string, RemoteSecretState>();
+  try {
+    for await (const s of provider.listManaged()) states.set(s.name, s);
+    return { states };
+  } catch (err) {
+    return { error: err };
+  }
 }
 
-async function planTarget(
+/** A target on its way to a plan item. */
+interface Draft {
+  target: Target;
+  item: PlanItem;
+  list: Contribution[];
+  /** Decides from `item.current`; absent when the item already failed. */
+  decide?: () => Decision;
+}
+
+/** Runs one planning step of a draft, adding its time to planMs; a failure fails the item. */
+async function step(d: Draft, work: () => Promise<void>): Promise<void> {
+  const started = performance.now();
+  try {
+    await work();
+  } catch (err) {
+    d.decide = undefined;
+    d.item.action = { kind: "none", outcome: "error", error: toEntryError(err) };
+  } finally {
+    d.item.planMs += performance.now() - started;
+  }
+}
+
+/** Vault state, fingerprint and current state (from the listing, else describe) of one target. */
+async function draftTarget(
   ctx: EngineContext,
   target: Target,
   sources: SourceReader,
-  listed: Promise<Map<string, StoreState>> | undefined,
-): Promise<PlanItem> {
-  const started = performance.now();
+  listed: Promise<StoreState> | undefined,
+): Promise<Draft> {
   const item: PlanItem = {
     store: target.store,
     remoteKey: target.remoteKey,
@@ -301,8 +341,8 @@ async function planTarget(
     action: { kind: "none", outcome: "unchanged" },
     planMs: 0,
   };
-  try {
-    const provider = ctx.providers.get(target.store)!;
+  const d: Draft = { target, item, list: [] };
+  await step(d, async () => {
     const list = await contributions(target, sources);
     const first = target.entries[0]!;
     const byProperty = first.property !== undefined;
@@ -313,18 +353,19 @@ async function planTarget(
       path: locationName(head.entry.source.parts[0]!.location),
       version: head.states[0]!.version,
     };
+    d.list = list;
     item.fingerprint = fp;
     item.marker = { vaultPath: primary.path, vaultVersion: primary.version, fingerprint: fp };
     item.vault = describeSources(list);
 
     if (listed) {
-      const store = (await listed).get(target.store)!;
+      const store = await listed;
       if ("error" in store) throw store.error;
       item.current = store.states.get(target.name);
     } else {
-      item.current = await provider.describe(target.remoteKey);
+      item.current = await ctx.providers.get(target.store)!.describe(target.remoteKey);
     }
-    const diff = () =>
+    d.decide = () =>
       decide({
         store: target.store,
         remoteKey: target.remoteKey,
@@ -339,40 +380,116 @@ async function planTarget(
         adopt: first.adopt,
         primary: live.length > 0 ? primary : undefined,
       });
-    let decision = diff();
-    if (decision.kind === "write" && item.current === undefined && listed) {
-      // Not in the listing: it may still exist without a marker.
-      item.current = await provider.describe(target.remoteKey);
-      decision = diff();
-    }
-    if (decision.kind !== "write") {
-      item.action = decision;
-      return item;
-    }
+  });
+  return d;
+}
 
-    for (const { entry } of live) {
-      for (const p of entry.source.parts) await sources.loadData(entry.source.vaultStore, p.location);
+/** Longest common prefix of some names. */
+function commonPrefix(names: string[]): string {
+  let prefix = names[0] ?? "";
+  for (const n of names) while (!n.startsWith(prefix)) prefix = prefix.slice(0, -1);
+  return prefix;
+}
+
+/**
+ * Prefixes narrowing a names listing to the given names: one per top-level folder ("/prod/",
+ * "team/"), each as long as its names share, or their one common prefix when that makes more than 10.
+ */
+function prefixesOf(names: string[]): string[] | undefined {
+  const folders = new Map<string, string[]>();
+  for (const n of names) {
+    const cut = n.indexOf("/", 1);
+    const folder = cut < 0 ? n : n.slice(0, cut + 1);
+    folders.set(folder, [...(folders.get(folder) ?? []), n]);
+  }
+  if (folders.size <= 10) return [...folders.values()].map(commonPrefix);
+  const common = commonPrefix(names);
+  return common === "" ? undefined : [common];
+}
+
+/**
+ * Of the names missing from a store's listing, those to describe: the ones the names listing
+ * finds, or all of them when listing is not worth it (the rule is in the file comment) or fails.
+ */
+async function toDescribe(ctx: EngineContext, store: string, missing: string[]): Promise<Set<string>> {
+  const all = new Set(missing);
+  const provider = ctx.providers.get(store)!;
+  if (!provider.listNames || missing.length < 2) return all;
+  const found = new Set<string>();
+  let pages = 0;
+  try {
+    for await (const page of provider.listNames(prefixesOf(missing))) {
+      pages += 1;
+      for (const name of page) if (all.has(name)) found.add(name);
+      if (pages + found.size >= missing.length) return all;
     }
-    const render = (e: PushEntry): SecretValue => {
-      const value = renderEntry(e, (loc) => sources.dataOf(e.source.vaultStore, loc));
-      registerSecret(value.bytes.toString("utf8"));
-      return value;
-    };
-    item.action = byProperty
+  } catch (err) {
+    ctx.logger.warn("listing names failed; describing each new key instead", { store, error: err });
+    return all;
+  }
+  return found;
+}
+
+/** The value of a target that will be written: Vault data read (once per path) and rendered. */
+async function render(d: Draft, sources: SourceReader): Promise<void> {
+  const decision = d.decide?.();
+  if (!decision) return;
+  if (decision.kind !== "write") {
+    d.item.action = decision;
+    return;
+  }
+  const live = d.list.filter((c) => c.status === "live");
+  for (const { entry } of live) {
+    for (const p of entry.source.parts) await sources.loadData(entry.source.vaultStore, p.location);
+  }
+  const value = (e: PushEntry): SecretValue => {
+    const v = renderEntry(e, (loc) => sources.dataOf(e.source.vaultStore, loc));
+    registerSecret(v.bytes.toString("utf8"));
+    return v;
+  };
+  const first = d.target.entries[0]!;
+  d.item.action =
+    first.property !== undefined
       ? {
           kind: "write",
           restore: decision.restore,
-          set: new Map(live.map((c) => [c.entry.property!, render(c.entry)])),
-          remove: list.filter((c) => c.status === "removed").map((c) => c.entry.property!),
+          set: new Map(live.map((c) => [c.entry.property!, value(c.entry)])),
+          remove: d.list.filter((c) => c.status === "removed").map((c) => c.entry.property!),
         }
-      : { kind: "write", restore: decision.restore, value: render(first) };
-    return item;
-  } catch (err) {
-    item.action = { kind: "none", outcome: "error", error: toEntryError(err) };
-    return item;
-  } finally {
-    item.planMs = performance.now() - started;
+      : { kind: "write", restore: decision.restore, value: value(first) };
+}
+
+/**
+ * The plan items of one store's targets, at most `concurrency` targets at a time: state and
+ * decision, then (full plans) whether the ones to create exist unlisted, then the values to write.
+ */
+async function planStore(
+  ctx: EngineContext,
+  store: string,
+  targets: Target[],
+  sources: SourceReader,
+  listed: Promise<StoreState> | undefined,
+): Promise<PlanItem[]> {
+  const drafts = await mapLimit(targets, ctx.concurrency, (t) => draftTarget(ctx, t, sources, listed));
+  if (listed) {
+    const missing = drafts.filter((d) => d.item.current === undefined && d.decide?.().kind === "write");
+    const names = await toDescribe(
+      ctx,
+      store,
+      missing.map((d) => d.target.name),
+    );
+    const provider = ctx.providers.get(store)!;
+    await mapLimit(
+      missing.filter((d) => names.has(d.target.name)),
+      ctx.concurrency,
+      (d) =>
+        step(d, async () => {
+          d.item.current = await provider.describe(d.target.remoteKey);
+        }),
+    );
   }
+  await mapLimit(drafts, ctx.concurrency, (d) => step(d, () => render(d, sources)));
+  return drafts.map((d) => d.item);
 }
 
 /**
@@ -449,15 +566,24 @@ export async function buildPlan(
 ): Promise<Plan> {
   const startedAt = performance.now();
   const callsAtStart = new Map([...ctx.providers].map(([name, p]) => [name, p.calls.snapshot()]));
-  const sources = new SourceReader(ctx.vaultFor, ctx.key, ctx.retry, changed);
+  const sources = new SourceReader(ctx.vaultFor, ctx.key, ctx.retry, ctx.vaultLimiter, changed);
   let { targets, failed } = groupTargets(entries, ctx.providers);
   if (changed) {
     targets = targets.filter((t) => touches(t.entries, changed));
     failed = failed.filter((i) => touches(i.entries, changed));
   }
   const stores = [...new Set(entries.map((e) => e.store))].filter((s) => ctx.providers.has(s));
-  const listed = changed ? undefined : listStores(ctx, stores);
-  const items = await mapLimit(targets, ctx.concurrency, (t) => planTarget(ctx, t, sources, listed));
-  const unmapped = listed ? orphans(ctx, entries, await listed) : [];
+  const listings = new Map(changed ? [] : stores.map((s) => [s, listStore(ctx.providers.get(s)!)] as const));
+  const planned = new Map<Target, PlanItem>();
+  await Promise.all(
+    stores.map(async (store) => {
+      const mine = targets.filter((t) => t.store === store);
+      const items = await planStore(ctx, store, mine, sources, listings.get(store));
+      mine.forEach((t, i) => planned.set(t, items[i]!));
+    }),
+  );
+  const items = targets.map((t) => planned.get(t)!);
+  const listed = new Map(await Promise.all([...listings].map(async ([s, l]) => [s, await l] as const)));
+  const unmapped = changed ? [] : orphans(ctx, entries, listed);
   return { items: [...failed, ...items, ...unmapped], startedAt, callsAtStart, vaultReads: sources.reads };
 }

@@ -6,7 +6,7 @@
  *   retryable errors (Throttled, Unavailable, Timeout: `retryable` on the error).
  * - withRetries(fn): exponential backoff with full jitter, honouring the error's retryAfterMs,
  *   a bounded number of attempts. Also used for Vault reads.
- * - mapLimit: bounded concurrency. KeyedLock: one holder at a time per key (property merges).
+ * - mapLimit and Limiter: bounded concurrency. KeyedLock: one holder at a time per key (property merges).
  */
 import { isRetryable, PushsyncError } from "../errors/index.ts";
 import type {
@@ -84,6 +84,28 @@ export class TokenBucket {
   }
 }
 
+/**
+ * A provider listing with retries. The bucket is taken once per listing (the provider pages
+ * internally); a retryable failure restarts it from the beginning.
+ */
+async function* relist<T>(
+  bucket: TokenBucket,
+  open: () => AsyncIterable<T>,
+  options: RetryOptions,
+): AsyncIterable<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await bucket.take();
+      yield* open();
+      return;
+    } catch (err) {
+      const wait = backoff(err, attempt, options);
+      if (wait === undefined) throw err;
+      await sleep(wait);
+    }
+  }
+}
+
 export function withResilience(
   provider: SecretStoreProvider,
   options: RetryOptions = {},
@@ -106,28 +128,19 @@ export function withResilience(
     quotas: provider.quotas,
     calls: provider.calls,
     mapKey: (key: string) => provider.mapKey(key),
-    /**
-     * The bucket is taken once per listing (the provider pages internally). A retryable failure
-     * restarts the listing; secrets already yielded are not yielded again.
-     */
+    /** Restarted on a retryable failure (see relist); secrets already yielded are not yielded again. */
     async *listManaged(): AsyncIterable<RemoteSecretState> {
       const seen = new Set<string>();
-      for (let attempt = 1; ; attempt++) {
-        try {
-          await buckets.list.take();
-          for await (const state of provider.listManaged()) {
-            if (seen.has(state.name)) continue;
-            seen.add(state.name);
-            yield state;
-          }
-          return;
-        } catch (err) {
-          const wait = backoff(err, attempt, options);
-          if (wait === undefined) throw err;
-          await sleep(wait);
-        }
+      for await (const state of relist(buckets.list, () => provider.listManaged(), options)) {
+        if (seen.has(state.name)) continue;
+        seen.add(state.name);
+        yield state;
       }
     },
+    /** Restarted on a retryable failure: the pages read before it come again. */
+    listNames: provider.listNames
+      ? (prefixes?: string[]) => relist(buckets.list, () => provider.listNames!(prefixes), options)
+      : undefined,
     describe: (key: string) => call(buckets.read, () => provider.describe(key)),
     push: (request: PushRequest): Promise<PushResult> => call(buckets.write, () => provider.push(request)),
     delete: (key: string, opts?: DeleteOptions) => call(buckets.write, () => provider.delete(key, opts)),
@@ -155,6 +168,27 @@ export async function mapLimit<T, R>(
   };
   await Promise.all(Array.from({ length: Math.min(Math.max(1, limit), items.length) }, worker));
   return results;
+}
+
+/** At most `limit` calls of run() in flight at once; the others wait their turn, first come first served. */
+export class Limiter {
+  private active = 0;
+  private waiting: (() => void)[] = [];
+
+  constructor(private readonly limit: number) {}
+
+  async run<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.active < Math.max(1, this.limit)) this.active += 1;
+    else await new Promise<void>((resolve) => this.waiting.push(resolve));
+    try {
+      return await fn();
+    } finally {
+      // The slot passes straight to the next in line, if any.
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.active -= 1;
+    }
+  }
 }
 
 /** Serialises async work per key (e.g. read-modify-write of one remote secret). */

@@ -1,6 +1,7 @@
 /**
  * What Vault holds for each source location, read metadata first and data only when a value is
- * actually needed. One instance per plan: every location is read at most once.
+ * actually needed. One instance per plan: every location is read at most once, whichever stores
+ * it is pushed to, and Vault calls go through one Limiter for the whole plan.
  *
  * A source counts as deleted when its metadata is gone, it has no version, or its current
  * version is soft-deleted or destroyed (Vault then answers 404 for the latest version, as ESO sees it).
@@ -11,7 +12,7 @@ import { VaultNotFoundError } from "../vault/types.ts";
 import type { KvLocation, VaultSource } from "../vault/types.ts";
 import { dataDigest } from "./fingerprint.ts";
 import { withRetries } from "./resilience.ts";
-import type { RetryOptions } from "./resilience.ts";
+import type { Limiter, RetryOptions } from "./resilience.ts";
 import type { ChangedPath } from "./types.ts";
 
 export interface SourceState {
@@ -36,6 +37,7 @@ export class SourceReader {
     private readonly vaultFor: (store: string) => VaultSource,
     private readonly key: Buffer,
     private readonly retry: RetryOptions,
+    private readonly limiter: Limiter,
     /** Event-driven pushes: Vault must be at least at the version an event names. */
     private readonly changed: ChangedPath[] = [],
   ) {}
@@ -60,7 +62,7 @@ export class SourceReader {
         const state = await this.state(vaultStore, loc);
         const vault = this.vaultFor(vaultStore);
         this.reads.data += 1;
-        const secret = await withRetries(() => vault.read(loc, { version: state.version }), this.retry);
+        const secret = await this.call(() => vault.read(loc, { version: state.version }));
         this.remember(k, secret.data);
       })();
       this.reading.set(k, pending);
@@ -77,16 +79,16 @@ export class SourceReader {
 
   private async load(vaultStore: string, loc: KvLocation): Promise<SourceState> {
     const vault = this.vaultFor(vaultStore);
-    const kv = await withRetries(() => vault.kvVersion(loc.mount), this.retry);
+    const kv = await this.call(() => vault.kvVersion(loc.mount));
     try {
       if (kv === 1) {
         this.reads.data += 1;
-        const secret = await withRetries(() => vault.read(loc), this.retry);
+        const secret = await this.call(() => vault.read(loc));
         this.remember(cacheKey(vaultStore, loc), secret.data);
         return { kv, deleted: false, version: 0, identity: dataDigest(this.key, secret.data) };
       }
       this.reads.metadata += 1;
-      const meta = await withRetries(() => vault.readMetadata(loc), this.retry);
+      const meta = await this.call(() => vault.readMetadata(loc));
       const current = meta.versions[String(meta.currentVersion)];
       const deleted =
         meta.currentVersion === 0 || !current || current.destroyed || current.deletionTime !== "";
@@ -103,6 +105,11 @@ export class SourceReader {
       if (err instanceof VaultNotFoundError) return { kv, deleted: true, version: 0, identity: "" };
       throw err;
     }
+  }
+
+  /** One Vault call: limited, and retried (each attempt takes its own turn). */
+  private call<T>(fn: () => Promise<T>): Promise<T> {
+    return withRetries(() => this.limiter.run(fn), this.retry);
   }
 
   private remember(k: string, data: Record<string, unknown>): void {

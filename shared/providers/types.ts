@@ -155,6 +155,14 @@ export interface SecretStoreProvider {
   // --- write side -------------------------------------------------------------------------
   /** Every secret carrying a managed-by marker (pushsync or ESO), from list calls only. */
   listManaged(): AsyncIterable<RemoteSecretState>;
+  /**
+   * Optional. Native names (as mapKey returns them) of every secret in the store, marked or not,
+   * including those pending deletion or soft-deleted that describe() would report: one array per
+   * list call. `prefixes` (at most 10) may narrow the listing to names starting with one of them;
+   * names outside them may still come back. Lets a full plan learn which of many new keys
+   * already exist without describing each one.
+   */
+  listNames?(prefixes?: string[]): AsyncIterable<string[]>;
   /** State of one secret without reading its value; undefined when it does not exist. */
   describe(key: string): Promise<RemoteSecretState | undefined>;
   /** Creates or updates the secret with value, metadata and marker. */

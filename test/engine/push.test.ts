@@ -147,21 +147,22 @@ describe("pushing values", () => {
 
   it("keeps at most `concurrency` provider calls in flight per store", async () => {
     const timed = async (concurrency: number, prefix: string): Promise<number> => {
-      const entries = Array.from({ length: 12 }, (_, i) =>
+      const entries = Array.from({ length: 16 }, (_, i) =>
         entry(`default/c${i}`, "conc/src", `/${prefix}/${i}`, { secretKey: "k" }),
       );
       const started = Date.now();
       const report = await s.engine({ concurrency }).reconcile(entries);
-      expect(report.totals.created).toBe(12);
+      expect(report.totals.created).toBe(16);
+      expect(report.calls).toEqual({ "default/aws": { ListSecrets: 2, CreateSecret: 16 } });
       return Date.now() - started;
     };
     await s.vault.writeKv("secret", "conc/src", { k: "v" });
     s.aws.faults.latencyMs = 40;
     try {
-      // 12 targets, each a DescribeSecret then a CreateSecret of >= 40 ms, plus one listing.
+      // Two listings (managed, then names), then 16 CreateSecret calls of >= 40 ms each.
       const serial = await timed(2, "c2");
-      const parallel = await timed(12, "c12");
-      expect(serial).toBeGreaterThanOrEqual((12 / 2) * 2 * 40);
+      const parallel = await timed(16, "c16");
+      expect(serial).toBeGreaterThanOrEqual(2 * 40 + (16 / 2) * 40);
       expect(parallel).toBeLessThan(serial / 2);
     } finally {
       s.aws.faults.clear();

@@ -8,7 +8,8 @@
  *   The value goes in before the tags that describe it: a crash in between leaves a marker whose
  *   version id is not AWSCURRENT's, which reads as "not marked" and gets pushed again.
  * - State comes from ListSecrets / DescribeSecret only (tags + SecretVersionsToStages), never
- *   from reading values.
+ *   from reading values. listNames is ListSecrets without the tag filter (100 names a page),
+ *   narrowed by name prefixes.
  * - Credentials: `credentials` if given, else the SDK's default chain (env, web identity, Lambda
  *   role, ...); with `role`, that identity assumes the role through STS AssumeRole (ExternalId
  *   when given) and the SDK refreshes the session before it expires.
@@ -216,6 +217,30 @@ class AwsSecretsManagerProvider implements SecretStoreProvider {
         if (state && (state.managedBy === MANAGED_BY_PUSHSYNC || state.managedBy === MANAGED_BY_ESO))
           yield state;
       }
+      nextToken = out.NextToken;
+    } while (nextToken);
+  }
+
+  /** ListSecrets without the tag filter, scheduled deletions included; `prefixes` become a name filter. */
+  async *listNames(prefixes?: string[]): AsyncIterable<string[]> {
+    const usable = (p: string): boolean => p !== "" && !p.startsWith("!") && FILTER_VALUE.test(p);
+    const values =
+      prefixes && prefixes.length > 0 && prefixes.length <= 10 && prefixes.every(usable)
+        ? prefixes
+        : [this.prefix].filter((p) => p !== "");
+    let nextToken: string | undefined;
+    do {
+      const out = await this.call("ListSecrets", `store ${this.storeName}`, () =>
+        this.client.send(
+          new ListSecretsCommand({
+            ...(values.length > 0 ? { Filters: [{ Key: "name", Values: values }] } : {}),
+            MaxResults: LIST_PAGE_SIZE,
+            IncludePlannedDeletion: true,
+            ...(nextToken ? { NextToken: nextToken } : {}),
+          }),
+        ),
+      );
+      yield (out.SecretList ?? []).map((entry) => entry.Name ?? "");
       nextToken = out.NextToken;
     } while (nextToken);
   }

@@ -18,6 +18,8 @@
  *                version and reports it with currentIsMarked false.
  *                States carry the canonical (lowercase) name that mapKey returns, so match them by
  *                `name`; `key` is decoded from the name (names.ts) and has no leading "/".
+ *   listNames    names of every secret, live (GetSecrets) then soft-deleted (GetDeletedSecrets),
+ *                25 a page each: what a full plan reads instead of describing many new keys.
  *   describe     GetSecret of the current version, reading only its properties: the SDK has no
  *                metadata-only single-secret read. The value is dropped at once, never returned or
  *                logged. On 404, GetDeletedSecret tells whether it is soft-deleted. When the current
@@ -234,6 +236,21 @@ class AzureKeyVaultProvider implements SecretStoreProvider {
       }
     } catch (err) {
       throw toProviderError(err, "list secrets");
+    }
+  }
+
+  /**
+   * GetSecrets pages, then GetDeletedSecrets pages (soft-deleted names cannot be set again, only
+   * recovered), lowercase as mapKey returns them. Key Vault has no name filter: `prefixes` are not used.
+   */
+  async *listNames(): AsyncIterable<string[]> {
+    try {
+      for await (const page of this.client.listPropertiesOfSecrets().byPage())
+        yield page.map((p) => p.name.toLowerCase());
+      for await (const page of this.client.listDeletedSecrets().byPage())
+        yield page.map((p) => p.name.toLowerCase());
+    } catch (err) {
+      throw toProviderError(err, "list secret names");
     }
   }
 

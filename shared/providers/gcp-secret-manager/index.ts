@@ -225,6 +225,21 @@ class GcpSecretManagerProvider implements SecretStoreProvider {
     } while (pageToken);
   }
 
+  /** ListSecrets without a filter: one call per 25,000 secrets, so `prefixes` are not needed. */
+  async *listNames(): AsyncIterable<string[]> {
+    let pageToken: string | undefined;
+    do {
+      const [secrets, next] = await this.call("ListSecrets", `${this.parent}/*`, () =>
+        this.client.listSecrets(
+          { parent: this.parent, pageSize: LIST_PAGE_SIZE, pageToken },
+          { autoPaginate: false },
+        ),
+      );
+      yield secrets.map((secret) => lastSegment(secret.name));
+      pageToken = next?.pageToken || undefined;
+    } while (pageToken);
+  }
+
   async describe(key: string): Promise<RemoteSecretState | undefined> {
     const secret = await this.fetchSecret(key);
     if (!secret) return undefined;
