@@ -127,9 +127,12 @@ export function watch(
       (res) => {
         const events: JsonBody[] = [];
         const ended = new Promise<void>((done) => res.on("close", () => done()));
-        createInterface(res).on("line", (line) => {
+        const lines = createInterface(res).on("line", (line) => {
           if (line.trim() !== "") events.push(JSON.parse(line));
         });
+        // stop() aborts the response on purpose.
+        res.on("error", () => {});
+        lines.on("error", () => {});
         resolve({ status: res.statusCode ?? 0, events, ended, stop: () => req.destroy() });
       },
     );
@@ -144,6 +147,15 @@ export function watch(
 export async function until(check: () => boolean, timeoutMs = 3_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!check()) {
+    if (Date.now() > deadline) throw new Error("condition not met in time");
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+/** Waits until the asynchronous `check` holds (garbage collection, namespace cleanup). */
+export async function eventually(check: () => Promise<boolean>, timeoutMs = 3_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
     if (Date.now() > deadline) throw new Error("condition not met in time");
     await new Promise((r) => setTimeout(r, 5));
   }
