@@ -101,7 +101,11 @@ export default async function dev(argv: string[]): Promise<number> {
   };
 
   const tty = args.tty && process.stdout.isTTY === true;
-  const table = new StatusTable((text) => process.stdout.write(text), tty);
+  const table = new StatusTable(
+    (text) => process.stdout.write(text),
+    tty,
+    () => process.stdout.columns ?? Infinity,
+  );
   try {
     for (const cloud of localClouds) {
       const port = args.ports[cloud.name] ?? cloud.defaultPort;
@@ -130,7 +134,8 @@ export default async function dev(argv: string[]): Promise<number> {
   } catch (err) {
     const inUse = (err as NodeJS.ErrnoException).code === "EADDRINUSE";
     await stop();
-    return fail(inUse ? `a forwarder port is in use: ${(err as Error).message}` : (err as Error).message);
+    const message = inUse ? `a forwarder port is in use: ${(err as Error).message}` : (err as Error).message;
+    return fail(`${message} (details in ${LOG_FILE})`);
   }
 
   for (const c of clouds.values()) console.log(c.hints.join("\n"));

@@ -42,7 +42,7 @@ import {
 } from "../../../shared/spec/index.ts";
 import { VaultHttp } from "../../../shared/vault/http.ts";
 import { localEnv, type LocalState } from "../local-state.ts";
-import { startFunction, type FunctionName, type LocalFunction } from "./functions.ts";
+import { startFunction, type FunctionName } from "./functions.ts";
 import { startSqsRunner } from "./sqs-runner.ts";
 
 export const QUEUE_NAME = "pushsync-events";
@@ -77,6 +77,8 @@ export interface PipelineOptions {
   metricsPort?: number;
   /** Default true; false runs the reconciler alone. */
   events?: boolean;
+  /** Push worker processes, each fed by its own SQS runner (concurrent batches). Default 1. */
+  pushWorkers?: number;
   reconcileEveryMs: number;
   visibilityTimeoutSeconds: number;
   /** PUSHSYNC_FINGERPRINT_KEY or PUSHSYNC_FINGERPRINT_KEY_FILE for the functions. */
@@ -148,27 +150,27 @@ export async function startPipeline(options: PipelineOptions): Promise<Pipeline>
     options.onOutcome(outcome);
   };
 
+  // Stopped in the reverse order of starting; close() runs once.
   const closers: (() => Promise<void>)[] = [];
-  const close = async (): Promise<void> => {
-    for (const c of closers.reverse()) {
-      await c().catch((err: unknown) => log.warn("stopping: a step failed", { err }));
-    }
-  };
+  let closed: Promise<void> | undefined;
+  const close = (): Promise<void> =>
+    (closed ??= (async () => {
+      for (const c of closers.reverse()) {
+        await c().catch((err: unknown) => log.warn("stopping: a step failed", { err }));
+      }
+    })());
   try {
-    const started = await Promise.all(
-      (["reconciler", "push-worker"] as const).map((name) =>
-        startFunction({ name, env: functionEnv, onOutput: onOutput(name) }),
-      ),
-    );
-    const [reconciler, pushWorker] = started as [LocalFunction, LocalFunction];
-    closers.push(
-      () => reconciler.close(),
-      () => pushWorker.close(),
-    );
+    const events = options.events !== false;
+    const start = (name: FunctionName) => startFunction({ name, env: functionEnv, onOutput: onOutput(name) });
+    const [reconciler, ...pushWorkers] = await Promise.all([
+      start("reconciler"),
+      ...Array.from({ length: events ? (options.pushWorkers ?? 1) : 0 }, () => start("push-worker")),
+    ]);
+    closers.push(...[reconciler!, ...pushWorkers].map((f) => () => f.close()));
 
     let reconciling: Promise<void> | undefined;
     const reconcile = (): Promise<void> => {
-      reconciling ??= reconciler
+      reconciling ??= reconciler!
         .invoke({})
         .then(
           () => undefined,
@@ -182,9 +184,9 @@ export async function startPipeline(options: PipelineOptions): Promise<Pipeline>
     });
 
     const pipeline: Pipeline = { entries: built.entries, problems, reconcile, close };
-    if (options.events !== false) {
-      // Loads the push worker's runtime now, as provisioned concurrency would.
-      await pushWorker.invoke({ Records: [] });
+    if (events) {
+      // Loads the push workers' runtimes now, as provisioned concurrency would.
+      await Promise.all(pushWorkers.map((f) => f.invoke({ Records: [] })));
       const aws = clouds.aws;
       const sqs = new SQSClient({
         endpoint: aws.endpoint,
@@ -211,25 +213,31 @@ export async function startPipeline(options: PipelineOptions): Promise<Pipeline>
       // Removed before the forwarder stops: Vault must not dial a listener that is gone.
       closers.push(await enableAuditDevice(clouds.vault, forwarder, options.host, log));
 
-      const runner = startSqsRunner({
-        client: sqs,
-        queueUrl: queue.url,
-        queueArn: queue.arn,
-        region: aws.region,
-        handler: async (event: SqsEvent, context) => {
-          for (const r of event.Records) {
-            const parsed = parseChangeEvent(r.body);
-            if (!("event" in parsed)) continue;
-            const { mount, path: at, version, time } = parsed.event;
-            const key = `${mount}/${at}`;
-            if ((written.get(key)?.version ?? -1) <= (version ?? Infinity))
-              written.set(key, { ...(version !== undefined ? { version } : {}), at: Date.parse(time) });
-          }
-          return (await pushWorker.invoke(event, context.awsRequestId)) as SqsBatchResponse;
-        },
-        logger: log,
-      });
-      closers.push(() => runner.stop());
+      const noteWrites = (event: SqsEvent): void => {
+        for (const r of event.Records) {
+          const parsed = parseChangeEvent(r.body);
+          if (!("event" in parsed)) continue;
+          const { mount, path: at, version, time } = parsed.event;
+          const key = `${mount}/${at}`;
+          if ((written.get(key)?.version ?? -1) <= (version ?? Infinity))
+            written.set(key, { ...(version !== undefined ? { version } : {}), at: Date.parse(time) });
+        }
+      };
+      // One runner per push worker process: as many batches in flight as Lambda would run.
+      for (const pushWorker of pushWorkers) {
+        const runner = startSqsRunner({
+          client: sqs,
+          queueUrl: queue.url,
+          queueArn: queue.arn,
+          region: aws.region,
+          handler: async (event, context) => {
+            noteWrites(event);
+            return (await pushWorker.invoke(event, context.awsRequestId)) as SqsBatchResponse;
+          },
+          logger: log,
+        });
+        closers.push(() => runner.stop());
+      }
     }
 
     await reconcile();

@@ -43,9 +43,11 @@ export class StatusTable {
   private drawnLines = 0;
   private timer: NodeJS.Timeout | undefined;
 
+  /** On a terminal (`tty`), lines are cut at `columns()`: a wrapped line would break the redraw. */
   constructor(
     private readonly write: (text: string) => void,
     private readonly tty: boolean,
+    private readonly columns: () => number = () => Infinity,
   ) {}
 
   /** Adds a pending row per entry without one yet, and shows the table. */
@@ -130,7 +132,7 @@ export class StatusTable {
   private draw(): void {
     clearTimeout(this.timer);
     this.timer = undefined;
-    const lines = this.sorted().map((r) => this.line(r));
+    const lines = this.sorted().map((r) => this.line(r).slice(0, this.columns()));
     // Back to the table's first line, clear to the end of the screen, draw again.
     const up = this.drawnLines > 0 ? `\x1b[${this.drawnLines}F\x1b[J` : "";
     this.write(up + lines.join("\n") + "\n");
