@@ -54,6 +54,7 @@ export interface Reply {
 }
 
 export interface CallOptions {
+  /** JSON-encoded unless a string or a Buffer. */
   body?: unknown;
   /** Default application/json (application/merge-patch+json for PATCH). */
   contentType?: string;
@@ -70,11 +71,9 @@ export function api(
 ): Promise<Reply> {
   const token = options.token === undefined ? k8s.token : options.token;
   const body =
-    options.body === undefined
-      ? undefined
-      : typeof options.body === "string"
-        ? options.body
-        : JSON.stringify(options.body);
+    options.body === undefined || Buffer.isBuffer(options.body) || typeof options.body === "string"
+      ? options.body
+      : JSON.stringify(options.body);
   const headers: Record<string, string> = {
     ...(token === null ? {} : { authorization: `Bearer ${token}` }),
     ...(body === undefined

@@ -95,6 +95,30 @@ describe("local Kubernetes with kubectl", () => {
     expect(rows(await run("get", "ss", "-n", "argocd", "-o", "name"))).toEqual([
       ["secretstore.external-secrets.io/vault-backend"],
     ]);
+    // The Status and Ready columns read the Ready condition through a JSONPath filter.
+    await api(
+      c.k8s,
+      "PATCH",
+      "/apis/external-secrets.io/v1/namespaces/default/externalsecrets/app-db/status",
+      {
+        body: {
+          status: {
+            conditions: [
+              { type: "Other", status: "False" },
+              { type: "Ready", status: "True", reason: "SecretSynced" },
+            ],
+          },
+        },
+      },
+    );
+    expect(rows(await run("get", "es", "app-db"))[1]).toEqual([
+      "app-db",
+      "SecretStore",
+      "vault-backend",
+      "1h",
+      "SecretSynced",
+      "True",
+    ]);
     const again = await run("apply", "-f", path.join(MANIFESTS, "database.yaml"));
     expect(again).toContain("externalsecret.external-secrets.io/app-db unchanged");
   });

@@ -287,6 +287,63 @@ describe("local Kubernetes: verbs and their errors", () => {
     expect(c.k8s.resourceVersion).toBe(rv);
   });
 
+  it("decodes protobuf request bodies of built-in kinds, as client-go's typed clients send them", async () => {
+    // Length-delimited protobuf fields: enough for strings, bytes, maps and nested messages.
+    const field = (no: number, value: Buffer | string) => {
+      const bytes = Buffer.from(value);
+      return Buffer.concat([Buffer.from([(no << 3) | 2, bytes.length]), bytes]);
+    };
+    const entry = (no: number, key: string, value: Buffer | string) =>
+      field(no, Buffer.concat([field(1, key), field(2, value)]));
+    const envelope = (kind: string, raw: Buffer) =>
+      Buffer.concat([
+        Buffer.from("k8s\0"),
+        field(1, Buffer.concat([field(1, "v1"), field(2, kind)])),
+        field(2, raw),
+      ]);
+    const proto = "application/vnd.kubernetes.protobuf";
+
+    const body = envelope(
+      "Secret",
+      Buffer.concat([
+        field(1, Buffer.concat([field(1, "from-proto"), entry(11, "app", "web")])),
+        entry(2, "key", Buffer.from([0, 1, 2, 255])),
+        field(3, "example.com/custom"),
+      ]),
+    );
+    const created = await api(c.k8s, "POST", SECRETS, { body, contentType: proto });
+    expect(created.status).toBe(201);
+    expect(created.body).toMatchObject({
+      metadata: { name: "from-proto", labels: { app: "web" } },
+      data: { key: Buffer.from([0, 1, 2, 255]).toString("base64") },
+      type: "example.com/custom",
+    });
+    expect(created.body.metadata.generateName).toBeUndefined();
+
+    const owner = (
+      await api(c.k8s, "POST", "/api/v1/namespaces/default/configmaps", {
+        body: { metadata: { name: "proto-owner" } },
+      })
+    ).body;
+    const orphan = envelope("DeleteOptions", field(4, "Orphan"));
+    const deleted = await api(
+      c.k8s,
+      "DELETE",
+      `/api/v1/namespaces/default/configmaps/${owner.metadata.name}`,
+      {
+        body: orphan,
+        contentType: proto,
+      },
+    );
+    expect(deleted.body.metadata.finalizers).toEqual(["orphan"]);
+
+    const unknown = await api(c.k8s, "POST", "/apis/coordination.k8s.io/v1/namespaces/default/leases", {
+      body: envelope("Lease", field(1, field(1, "l"))),
+      contentType: proto,
+    });
+    expect([unknown.status, unknown.body.reason]).toEqual([415, "UnsupportedMediaType"]);
+  });
+
   it("answers 405 for verbs a path does not take", async () => {
     const reply = await api(c.k8s, "POST", `${SECRETS}/twice`, { body: secret("twice") });
     expect([reply.status, reply.body.reason]).toEqual([405, "MethodNotAllowed"]);

@@ -563,8 +563,9 @@ export class Cluster {
       if (!current) return;
       const next = clone(current);
       next.metadata.finalizers = (current.metadata.finalizers ?? []).filter((f) => f !== finalizer);
-      if (next.metadata.finalizers.length === 0) delete next.metadata.finalizers;
-      this.commit(this.typeOf(resource), next, current, false);
+      if (next.metadata.finalizers.length > 0 || this.heldByNamespaceSpec(this.typeOf(resource), next)) {
+        this.store.put(resource, next);
+      } else this.removeStored(resource, current);
     };
 
     for (const { resource, object } of all) {
@@ -604,10 +605,10 @@ export class Cluster {
       if (content.length > 0) continue;
       const current = fresh(resource, object);
       if (!current) continue;
-      const next = clone(current);
-      next.spec = { ...(next.spec as Json), finalizers: [] };
-      if ((next.metadata.finalizers ?? []).length === 0) this.removeStored(resource, next);
-      else this.store.put(resource, next);
+      if ((current.metadata.finalizers ?? []).length === 0) this.removeStored(resource, current);
+      else if (this.heldByNamespaceSpec(NAMESPACE_TYPE, current)) {
+        this.store.put(resource, { ...clone(current), spec: { ...(current.spec as Json), finalizers: [] } });
+      }
     }
   }
 }

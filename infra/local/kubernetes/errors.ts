@@ -5,13 +5,13 @@
  */
 import type { Json } from "./objects.ts";
 
-export interface StatusCause {
+interface StatusCause {
   reason: string;
   message: string;
   field?: string;
 }
 
-export interface StatusDetails {
+interface StatusDetails {
   name?: string;
   group?: string;
   kind?: string;
@@ -46,7 +46,7 @@ export class KubeError extends Error {
 }
 
 /** "secrets" or "externalsecrets.external-secrets.io", as messages name a resource. */
-export interface GroupResource {
+interface GroupResource {
   group: string;
   resource: string;
 }
@@ -94,7 +94,7 @@ export const methodNotAllowed = (method: string) =>
   });
 
 /** The reasons `field.Error` gives, as the API server spells them. */
-export type FieldProblem = "Invalid" | "Required" | "Forbidden" | "TooLong" | "Duplicate" | "NotSupported";
+type FieldProblem = "Invalid" | "Required" | "Forbidden" | "TooLong" | "Duplicate" | "NotSupported";
 
 const CAUSE_REASON: Record<FieldProblem, string> = {
   Invalid: "FieldValueInvalid",

@@ -34,7 +34,7 @@ import type { Watches } from "./watch.ts";
 /** The API server's limit on request bodies. */
 const MAX_BODY_BYTES = 3 * 1024 * 1024;
 
-export interface HttpContext {
+interface HttpContext {
   cluster: Cluster;
   watches: Watches;
   token: string;

@@ -29,10 +29,14 @@
  * - No server-side apply (application/apply-patch+yaml is 415) and no managedFields; kubectl's
  *   client-side apply works.
  * - CRD schemas are not enforced: no pruning, defaulting or validation of custom resources;
- *   fieldValidation is accepted and ignored. Versions of a CRD convert by changing apiVersion only.
+ *   fieldValidation is accepted and ignored. Versions of a CRD convert by changing apiVersion only;
+ *   deprecated versions answer with a Warning header.
  * - Deleting a CRD deletes its objects at once, finalizers or not.
  * - Garbage collection runs right after the write that calls for it, not seconds later.
- * - JSON only (no protobuf or CBOR); no admission, no pods or other workloads.
+ * - Replies are JSON (and Tables for kubectl get). Request bodies are JSON or YAML, and protobuf
+ *   only for Secrets, ConfigMaps, Namespaces and DeleteOptions (what kubectl's typed commands
+ *   send, see protobuf.ts); no CBOR. No admission, no pods or other workloads.
+ * - The kubeconfig stays on disk after close(); the next start overwrites it.
  *
  * Request counts and faults use the operation names listed in http.ts. Helpers for tests:
  * `compact()` forgets the change history (older resourceVersions then get 410 Expired),
@@ -50,8 +54,8 @@ import { expired } from "./errors.ts";
 import { createHandler } from "./http.ts";
 import { Watches } from "./watch.ts";
 
-export const KUBE_CONTEXT = "pushsync-local";
-export const DEFAULT_KUBECONFIG = path.join(".pushsync", "kubeconfig");
+const KUBE_CONTEXT = "pushsync-local";
+const DEFAULT_KUBECONFIG = path.join(".pushsync", "kubeconfig");
 
 export interface LocalKubernetesOptions {
   host?: string;

@@ -2,7 +2,7 @@
 
 export type Json = { [key: string]: unknown };
 
-export interface ObjectMeta {
+interface ObjectMeta {
   name?: string;
   generateName?: string;
   namespace?: string;
@@ -18,7 +18,7 @@ export interface ObjectMeta {
   finalizers?: string[];
 }
 
-export interface OwnerReference {
+interface OwnerReference {
   apiVersion: string;
   kind: string;
   name: string;

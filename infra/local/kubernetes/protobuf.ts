@@ -1,8 +1,8 @@
 /**
  * Request bodies in the Kubernetes protobuf encoding (application/vnd.kubernetes.protobuf), which
  * client-go's typed clients send for built-in kinds (e.g. `kubectl create secret generic`,
- * `kubectl create configmap`, `kubectl create namespace`). Decodes Secrets, ConfigMaps and
- * Namespaces into their JSON form; other kinds are 415. Replies stay JSON, which those clients
+ * `kubectl create configmap`, `kubectl create namespace`). Decodes Secrets, ConfigMaps,
+ * Namespaces and DeleteOptions into their JSON form; other kinds are 415. Replies stay JSON, which those clients
  * also accept.
  *
  * The envelope is the 4 bytes "k8s\0" and a runtime.Unknown message: typeMeta (1: apiVersion 1,
@@ -57,6 +57,13 @@ const KINDS: Record<string, Schema> = {
     1: ["metadata", OBJECT_META],
     2: ["spec", { 1: ["finalizers", { list: "string" }] }],
     3: ["status", { 1: ["phase", "string"] }],
+  },
+  DeleteOptions: {
+    1: ["gracePeriodSeconds", "int"],
+    2: ["preconditions", { 1: ["uid", "string"], 2: ["resourceVersion", "string"] }],
+    3: ["orphanDependents", "bool"],
+    4: ["propagationPolicy", "string"],
+    5: ["dryRun", { list: "string" }],
   },
 };
 
@@ -138,7 +145,7 @@ function decodeMessage(schema: Schema, buf: Buffer): Json {
   return out;
 }
 
-/** The JSON form of a protobuf-encoded Secret, ConfigMap or Namespace. */
+/** The JSON form of a protobuf-encoded Secret, ConfigMap, Namespace or DeleteOptions. */
 export function decodeProtobuf(body: Buffer): Json {
   if (!body.subarray(0, 4).equals(MAGIC)) malformed();
   const unknown = fieldsOf(body.subarray(4));
@@ -150,7 +157,7 @@ export function decodeProtobuf(body: Buffer): Json {
     throw new KubeError(
       415,
       "UnsupportedMediaType",
-      `the local Kubernetes API decodes protobuf only for Secret, ConfigMap and Namespace, not ${kind}: send application/json`,
+      `the local Kubernetes API decodes protobuf only for Secret, ConfigMap, Namespace and DeleteOptions, not ${kind}: send application/json`,
     );
   }
   return {

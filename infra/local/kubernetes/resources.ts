@@ -78,7 +78,7 @@ const EVENT_FIELDS = [
   "type",
 ];
 
-export const BUILTIN_TYPES: ResourceType[] = [
+const BUILTIN_TYPES: ResourceType[] = [
   builtin({
     group: "",
     version: "v1",
@@ -133,7 +133,7 @@ export const CRD_TYPE = BUILTIN_TYPES.find((t) => t.kind === "CustomResourceDefi
 export const NAMESPACE_TYPE = BUILTIN_TYPES.find((t) => t.kind === "Namespace")!;
 
 /** Orders versions as Kubernetes does: GA before beta before alpha, higher numbers first, others last by name. */
-export function compareVersions(a: string, b: string): number {
+function compareVersions(a: string, b: string): number {
   const parse = (v: string) => {
     const m = /^v(\d+)(?:(alpha|beta)(\d+))?$/.exec(v);
     if (!m) return undefined;

@@ -6,7 +6,7 @@
 import { badRequest } from "./errors.ts";
 import { valueAt, type KubeObject } from "./objects.ts";
 
-export type Predicate = (obj: KubeObject) => boolean;
+type Predicate = (obj: KubeObject) => boolean;
 
 type Token =
   { kind: "word"; text: string } | { kind: "op"; text: string } | { kind: "(" | ")" | "," | "end" };

@@ -17,7 +17,7 @@ interface Column {
 }
 
 /** How long ago, as kubectl shows ages ("45s", "3m20s", "5h", "12d"). */
-export function age(from: string | undefined, now = Date.now()): string {
+function age(from: string | undefined, now = Date.now()): string {
   const at = from ? Date.parse(from) : NaN;
   if (Number.isNaN(at)) return "<unknown>";
   const s = Math.floor((now - at) / 1000);
@@ -41,7 +41,7 @@ export function age(from: string | undefined, now = Date.now()): string {
 }
 
 /** Values a JSONPath of the printer-column dialect selects. */
-export function jsonPath(obj: unknown, path: string): unknown[] {
+function jsonPath(obj: unknown, path: string): unknown[] {
   let current: unknown[] = [obj];
   const steps = path.replace(/^\{|\}$/g, "").match(/\.[^.[\]]+|\[\?\(@\.[^)]*\)\]|\[[^\]]*\]/g) ?? [];
   for (const step of steps) {

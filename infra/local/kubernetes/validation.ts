@@ -14,7 +14,7 @@ const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 const CONFIG_KEY = /^[-._a-zA-Z0-9]+$/;
 /** Secrets and ConfigMaps: the most data bytes one object may hold. */
-export const MAX_DATA_BYTES = 1024 * 1024;
+const MAX_DATA_BYTES = 1024 * 1024;
 const MAX_ANNOTATION_BYTES = 256 * 1024;
 
 const LABEL_NAME_MESSAGE =
@@ -26,7 +26,7 @@ const CONFIG_KEY_MESSAGE =
 const IMMUTABLE_SET = "field is immutable when `immutable` is set";
 
 /** Why `name` cannot name an object of this type, or undefined. Namespaces need DNS labels, the rest subdomains. */
-export function nameProblem(type: ResourceType, name: string): string | undefined {
+function nameProblem(type: ResourceType, name: string): string | undefined {
   if (type.kind === "Namespace")
     return name.length <= 63 && DNS_LABEL.test(name) ? undefined : LABEL_NAME_MESSAGE;
   return name.length <= 253 && DNS_SUBDOMAIN.test(name) ? undefined : SUBDOMAIN_MESSAGE;

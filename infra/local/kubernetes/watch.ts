@@ -20,7 +20,7 @@ import { apiVersionOf, storageKey, type ResourceType } from "./resources.ts";
 import type { Change, EventType } from "./store.ts";
 import { toTable, type IncludeObject } from "./tables.ts";
 
-export interface WatchQuery extends Pick<
+interface WatchQuery extends Pick<
   ListQuery,
   "labelSelector" | "fieldSelector" | "resourceVersion" | "resourceVersionMatch"
 > {
