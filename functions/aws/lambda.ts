@@ -1,15 +1,16 @@
 /**
  * What both AWS Lambda handlers share: the trigger shapes they read, and the runtime, created
  * once per execution environment (on the first invocation, then reused while the container
- * lives; a failed creation is retried on the next invocation).
+ * lives; a failed creation is retried on the next invocation) by the function host every
+ * platform uses (shared/runtime/function-host.ts).
  *
  * Lambda defaults: PUSHSYNC_VAULT_AUTH=aws-iam (the function's role logs in to Vault; set it to
  * "store" for the stores' own auth), manifests from PUSHSYNC_MANIFESTS_DIR, default "manifests"
  * in the deployment package (LAMBDA_TASK_ROOT, where serverless.yml bundles them).
  */
-import { resolve } from "node:path";
 import { createLogger, type Logger } from "../../shared/observability/logger.ts";
-import { createRuntime, type Runtime } from "../../shared/runtime/index.ts";
+import { createFunctionHost, type FunctionHost } from "../../shared/runtime/function-host.ts";
+import type { Runtime } from "../../shared/runtime/index.ts";
 
 /** An SQS record as the event source mapping delivers it. */
 export interface SqsRecord {
@@ -47,23 +48,15 @@ export interface LambdaContext {
   awsRequestId: string;
 }
 
-const MANIFESTS_DIR_ENV = "PUSHSYNC_MANIFESTS_DIR";
-
-let runtime: Promise<Runtime> | undefined;
+let host: FunctionHost | undefined;
 
 export function lambdaRuntime(logger: Logger): Promise<Runtime> {
-  runtime ??= createRuntime({
-    manifestsDir: resolve(
-      process.env.LAMBDA_TASK_ROOT ?? process.cwd(),
-      process.env[MANIFESTS_DIR_ENV] ?? "manifests",
-    ),
-    env: { PUSHSYNC_VAULT_AUTH: "aws-iam", ...process.env },
+  host ??= createFunctionHost({
+    defaults: { PUSHSYNC_VAULT_AUTH: "aws-iam" },
+    root: process.env.LAMBDA_TASK_ROOT,
     logger,
-  }).catch((err: unknown) => {
-    runtime = undefined;
-    throw err;
   });
-  return runtime;
+  return host.runtime();
 }
 
 export function functionLogger(name: string): Logger {
