@@ -282,14 +282,14 @@ export async function startPuller(options: PullerOptions): Promise<Puller> {
     const keys = locations.lookup(event);
     metrics.vaultEvents.inc({ outcome: keys.size > 0 ? "matched" : "unmatched" });
     for (const key of keys) {
-      reconciler.upstreamChanged.add(key);
+      reconciler.upstreamChanged(key);
       queue.add(key);
     }
     return keys.size;
   };
   const refreshAllVault = (): void => {
     for (const key of locations.keys()) {
-      reconciler.upstreamChanged.add(key);
+      reconciler.upstreamChanged(key);
       queue.add(key);
     }
   };

@@ -44,7 +44,7 @@ import {
   type ExternalSecretStatus,
   type KubeSecret,
 } from "./secret.ts";
-import type { ResourceChecker, Stores } from "./stores.ts";
+import { collectCalls, type ResourceChecker, type Stores } from "./stores.ts";
 import type { ReadSide } from "./vault-reader.ts";
 
 const msg = {
@@ -97,28 +97,48 @@ export function syncedResourceVersion(obj: KubeObject): string {
 }
 
 export class Reconciler {
-  /** ExternalSecrets whose Vault data changed since their last sync (instant updates). */
-  readonly upstreamChanged = new Set<string>();
+  /**
+   * ExternalSecrets whose Vault data changed since their last sync (instant updates), with a
+   * count, so a notification that arrives during a reconcile is not forgotten when it ends.
+   */
+  private readonly upstream = new Map<string, number>();
   private readonly log: Logger;
 
   constructor(private readonly o: ReconcilerOptions) {
     this.log = (o.logger ?? silentLogger).child({ component: "reconciler" });
   }
 
+  /** Vault announced a change of a secret the ExternalSecret reads. */
+  upstreamChanged(key: string): void {
+    this.upstream.set(key, (this.upstream.get(key) ?? 0) + 1);
+  }
+
   async reconcile(key: string): Promise<Outcome> {
-    const obj = this.o.externalSecrets.get(key);
     const [namespace, name] = key.split("/") as [string, string];
-    if (!obj) {
+    if (!this.o.externalSecrets.get(key)) {
       this.o.metrics.forget(namespace, name);
-      this.upstreamChanged.delete(key);
+      this.upstream.delete(key);
       return {};
     }
     if (!this.o.isLeader()) return {};
+    // Read afresh: the informer may not have seen the status written by the previous reconcile.
+    let obj: ExternalSecretObject;
+    try {
+      const [group, version] = this.o.apiVersion.split("/") as [string, string];
+      obj = await this.o.client.request(
+        "GET",
+        `/apis/${group}/${version}/namespaces/${namespace}/externalsecrets/${name}`,
+      );
+    } catch (err) {
+      if (isNotFound(err)) return {};
+      throw err;
+    }
     const run = new Run(this.o, { ...obj, apiVersion: this.o.apiVersion, kind: "ExternalSecret" }, this.log);
     const started = Date.now();
+    const notified = this.upstream.get(key);
     let outcome: Outcome;
     try {
-      outcome = await run.sync(this.upstreamChanged.has(key), started);
+      outcome = await run.sync(notified !== undefined, started);
     } catch (err) {
       if (err instanceof NotLeaderError) return {};
       run.fail(msg.update, err);
@@ -133,7 +153,7 @@ export class Reconciler {
         outcome = { retry: true };
       }
     }
-    if (run.ready && !outcome.retry) this.upstreamChanged.delete(key);
+    if (run.ready && !outcome.retry && this.upstream.get(key) === notified) this.upstream.delete(key);
     this.o.metrics.reconciled(namespace, name, Date.now() - started, run.failed);
     return outcome;
   }
@@ -345,21 +365,17 @@ class Run {
     });
   }
 
-  /** Counts the store's API calls made by `run`: the last one is the one that failed, if any. */
+  /** Counts the store API calls `run` makes; when it fails, its last call is the one that failed. */
   private async observe<T>(reader: ReadSide, run: () => Promise<T>): Promise<T> {
-    const before = reader.calls.snapshot();
-    const record = (err: unknown): void => {
-      const calls = Object.entries(reader.calls.snapshot()).flatMap(([call, n]) =>
-        Array<string>(n - (before[call] ?? 0)).fill(call),
-      );
+    const calls: string[] = [];
+    const record = (err: unknown): void =>
       calls.forEach((call, i) => {
         const failedHere = err !== undefined && i === calls.length - 1;
         const throttled = failedHere && err instanceof PushsyncError && err.code === "Throttled";
         this.o.metrics.apiCall(reader.kind, call, !failedHere, throttled);
       });
-    };
     try {
-      const out = await run();
+      const out = await collectCalls(calls, run);
       record(undefined);
       return out;
     } catch (err) {

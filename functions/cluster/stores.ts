@@ -13,7 +13,8 @@
  * Secret references (tokenSecretRef, appRole.secretRef, auth.secretRef, authSecretRef, ...) are
  * read from the referenced Kubernetes Secret through the API, when the client first needs them.
  */
-import { PushsyncError } from "../../shared/errors/index.ts";
+import { AsyncLocalStorage } from "node:async_hooks";
+import { ProviderError } from "../../shared/errors/index.ts";
 import { registerSecret } from "../../shared/engine/sources.ts";
 import type { Logger } from "../../shared/observability/logger.ts";
 import { createProvider, type CreateProviderOptions } from "../../shared/providers/index.ts";
@@ -31,6 +32,16 @@ type Checked<T> = { resource: T; problems?: undefined } | { resource?: undefined
 
 /** Closing a replaced client waits this long, for reads still using it. */
 const CLOSE_DELAY_MS = 60_000;
+
+const callLog = new AsyncLocalStorage<string[]>();
+
+/**
+ * Runs `run`, appending to `calls` the name of every store API call it makes, in order (read
+ * clients count their calls; concurrent reconciles sharing a client each see their own).
+ */
+export function collectCalls<T>(calls: string[], run: () => Promise<T>): Promise<T> {
+  return callLog.run(calls, run);
+}
 
 export class ResourceChecker {
   private readonly cache = new Map<string, { rv: string | undefined; result: Checked<unknown> }>();
@@ -111,6 +122,7 @@ export class Stores {
         ...(this.options.azure ? { azure: this.options.azure } : {}),
       });
     }
+    reader.calls.onAdd = (name, n) => callLog.getStore()?.push(...Array<string>(n).fill(name));
     this.readers.set(key, reader);
     return reader;
   }
@@ -143,19 +155,19 @@ export class Stores {
       const ns = ref.namespace ?? (store.kind === "ClusterSecretStore" ? usedFrom : namespace);
       const where = `Secret ${ns}/${ref.name}`;
       if (ref.key === undefined)
-        throw new PushsyncError("Invalid", `${storeId}: the reference to ${where} names no key`);
+        throw new ProviderError("Invalid", `${storeId}: the reference to ${where} names no key`);
       let secret: KubeSecret;
       try {
         secret = await client.request<KubeSecret>("GET", `/api/v1/namespaces/${ns}/secrets/${ref.name}`);
       } catch (err) {
         // Never NotFound: that code means "the remote secret is gone" to the reconciler.
         if (isNotFound(err))
-          throw new PushsyncError("Invalid", `${storeId}: ${where} (referenced by the store) does not exist`);
+          throw new ProviderError("Invalid", `${storeId}: ${where} (referenced by the store) does not exist`);
         throw err;
       }
       const b64 = secret.data?.[ref.key];
       if (b64 === undefined)
-        throw new PushsyncError("Invalid", `${storeId}: ${where} has no key "${ref.key}"`);
+        throw new ProviderError("Invalid", `${storeId}: ${where} has no key "${ref.key}"`);
       const value = Buffer.from(b64, "base64").toString("utf8");
       registerSecret(value);
       return value;

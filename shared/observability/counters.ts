@@ -1,9 +1,12 @@
 /** Counts by name (provider calls per operation, requests per operation in the local clouds). */
 export class Counters {
   private counts = new Map<string, number>();
+  /** Told of every add (the puller attributes each provider call to the reconcile that made it). */
+  onAdd?: (name: string, n: number) => void;
 
   add(name: string, n = 1): void {
     this.counts.set(name, (this.counts.get(name) ?? 0) + n);
+    this.onAdd?.(name, n);
   }
 
   get(name: string): number {

@@ -30,10 +30,15 @@ export interface Stack {
   close(): Promise<void>;
 }
 
-export async function startStack(options: { namespaces?: string[] } = {}): Promise<Stack> {
+export async function startStack(
+  options: { namespaces?: string[]; vaultToken?: string } = {},
+): Promise<Stack> {
   const dir = mkdtempSync(path.join(tmpdir(), "pushsync-cluster-"));
   const k8s = await startLocalKubernetes({ port: 0, kubeconfigPath: path.join(dir, "kubeconfig") });
-  const vault = await startLocalVault({ port: 0 });
+  const vault = await startLocalVault({
+    port: 0,
+    ...(options.vaultToken ? { rootToken: options.vaultToken } : {}),
+  });
   const kube = KubeClient.load(k8s.kubeconfigPath);
   for (const ns of options.namespaces ?? []) {
     await kube.request("POST", "/api/v1/namespaces", { body: { metadata: { name: ns } } });
