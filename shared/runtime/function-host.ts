@@ -45,7 +45,6 @@ export interface ReconcileSummary {
 }
 
 export interface FunctionHost {
-  readonly env: Env;
   runtime(): Promise<Runtime>;
   /** The runtime's pushEvents, creating the runtime on first use. */
   push(events: VaultChangeEvent[]): Promise<PushEventsResult>;
@@ -83,7 +82,6 @@ export function createFunctionHost(options: FunctionHostOptions): FunctionHost {
   const push = async (events: VaultChangeEvent[]) => (await getRuntime()).pushEvents(events);
 
   return {
-    env,
     runtime: getRuntime,
     push,
     webhook() {

@@ -113,6 +113,31 @@ describe("pushsyncPush (HTTP trigger)", () => {
   });
 });
 
+describe("pushsyncPush limits and settings", () => {
+  it("answers 413 to a body over 1 MiB before checking it, and 500 when no webhook key is set", async () => {
+    const big = "x".repeat(1024 * 1024 + 1);
+    const tooLarge = await push(big, { "content-type": "application/json" });
+    expect(tooLarge.status).toBe(413);
+    expect(tooLarge.body.error).toBe("body over 1048576 bytes");
+
+    const { PUSHSYNC_WEBHOOK_SECRET: _unset, ...env } = s.env;
+    const unconfigured = createAzureFunctions({ env });
+    const { context, logs } = invocation("pushsyncPush");
+    const req = webhookRequest([changeEvent("az/a", 1)]);
+    const request = new HttpRequest({
+      method: "POST",
+      url: "http://localhost/api/pushsyncPush",
+      headers: req.headers,
+      body: { string: req.body },
+    });
+    const answer = await unconfigured.push(request, context);
+    expect(answer).toMatchObject({ status: 500, jsonBody: { error: "not configured" } });
+    expect(record(logs, "webhook endpoint not configured")?.record.error).toMatchObject({
+      message: "PUSHSYNC_WEBHOOK_SECRET is not set",
+    });
+  });
+});
+
 describe("pushsyncQueue (Storage queue trigger)", () => {
   it("pushes the message's event and logs its dequeueCount", async () => {
     const version = await s.vault.writeKv("secret", "az/a", { password: "pw-az-fn-a-2" });

@@ -146,7 +146,7 @@ export class AzureAuthBackend extends RoleBackend<AzureRole> {
 
     let claims: Json;
     try {
-      claims = this.keys.verify(jwt).claims;
+      claims = this.keys.verify(jwt);
     } catch (err) {
       throw failed(
         `failed to verify signature: ${err instanceof VaultApiError ? err.errors.join("; ") : "error"}`,

@@ -125,7 +125,7 @@ export class GcpAuthBackend extends RoleBackend<GcpRole> {
     const jwt = stringParam(ctx.data, "jwt");
     if (jwt === "") throw badRequest("jwt argument is required");
     // Google's keys sign for anyone; a service account's key only for that account, on iam roles.
-    const { claims } = this.keys.verify(
+    const claims = this.keys.verify(
       jwt,
       (owner, unverified) => owner === "" || (role.type === "iam" && owner === unverified.sub),
     );

@@ -18,12 +18,6 @@ import {
   type Operation,
 } from "./wire.ts";
 
-export interface SignedJwt {
-  /** Key id from the header. */
-  kid: string;
-  claims: Json;
-}
-
 interface RegisteredKey {
   key: KeyObject;
   /** GCP: the service account a key belongs to; "" for the cloud's own keys. */
@@ -70,7 +64,7 @@ export class LocalKeys {
    * The claims of an RS256 JWT signed by a registered key. `accept` decides whether a key may
    * sign this token (given its owner and the unverified claims); errors are Vault-style texts.
    */
-  verify(jwt: string, accept: (owner: string, claims: Json) => boolean = () => true): SignedJwt {
+  verify(jwt: string, accept: (owner: string, claims: Json) => boolean = () => true): Json {
     const parts = jwt.split(".");
     const decode = (i: number): Json | undefined => {
       try {
@@ -92,7 +86,7 @@ export class LocalKeys {
     const signed = Buffer.from(`${parts[0]}.${parts[1]}`);
     if (!verify("sha256", signed, registered.key, Buffer.from(parts[2]!, "base64url")))
       throw badRequest("failed to verify the JWT signature");
-    return { kid, claims };
+    return claims;
   }
 }
 
