@@ -43,6 +43,13 @@ describe("local Kubernetes with kubectl", () => {
     ]);
   });
 
+  it("explains built-in and custom kinds from the OpenAPI v3 documents", async () => {
+    expect(await run("explain", "secret.data")).toMatch(/KIND:\s+Secret[\s\S]*FIELD: data <Object>/);
+    const es = await run("explain", "externalsecrets");
+    expect(es).toMatch(/GROUP:\s+external-secrets\.io/);
+    expect(es).toMatch(/spec\s+<Object>/);
+  });
+
   it("fails with kubectl's login message when the kubeconfig's token is wrong", async () => {
     const wrong = path.join(c.dir, "wrong-kubeconfig");
     await writeFile(

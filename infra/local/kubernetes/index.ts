@@ -25,7 +25,8 @@
  *
  * What it leaves out or simplifies:
  * - Authentication is the one bearer token (401 Unauthorized otherwise; /healthz, /livez and
- *   /readyz are open); there is no RBAC: the token may do everything.
+ *   /readyz are open); there is no RBAC: the token may do everything, and there is no
+ *   authorization API (`kubectl auth can-i` gets 404).
  * - No server-side apply (application/apply-patch+yaml is 415) and no managedFields; kubectl's
  *   client-side apply works.
  * - CRD schemas are not enforced: no pruning, defaulting or validation of custom resources;

@@ -229,7 +229,23 @@ export class ResourceRegistry {
   }
 }
 
-/** A CRD whose versions keep every field (no schema pruning), with a status subresource. */
+const anyObject = (description: string) => ({
+  type: "object",
+  description,
+  "x-kubernetes-preserve-unknown-fields": true,
+});
+const PRESERVING_SCHEMA = {
+  type: "object",
+  properties: {
+    apiVersion: { type: "string" },
+    kind: { type: "string" },
+    metadata: { type: "object" },
+    spec: anyObject("The desired state; see the External Secrets Operator API reference."),
+    status: anyObject("The observed state, written through the status subresource."),
+  },
+};
+
+/** A CRD whose versions keep every field of spec and status, with a status subresource. */
 function preservingCrd(options: {
   kind: string;
   plural: string;
@@ -259,7 +275,7 @@ function preservingCrd(options: {
         served: true,
         storage: v.storage ?? false,
         ...(v.deprecated ? { deprecated: true } : {}),
-        schema: { openAPIV3Schema: { type: "object", "x-kubernetes-preserve-unknown-fields": true } },
+        schema: { openAPIV3Schema: PRESERVING_SCHEMA },
         subresources: { status: {} },
         additionalPrinterColumns: options.columns,
       })),
