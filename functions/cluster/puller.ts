@@ -41,7 +41,13 @@ import { LocationIndex } from "./locations.ts";
 import { PullerMetrics } from "./metrics.ts";
 import { WorkQueue, type WorkQueueOptions } from "./queue.ts";
 import { Reconciler } from "./reconcile.ts";
-import { isSecretValid, MANAGED_LABEL, type ExternalSecretObject, type KubeSecret } from "./secret.ts";
+import {
+  controllerOf,
+  isSecretValid,
+  MANAGED_LABEL,
+  type ExternalSecretObject,
+  type KubeSecret,
+} from "./secret.ts";
 import { ResourceChecker, Stores } from "./stores.ts";
 
 const GROUP = "external-secrets.io";
@@ -60,8 +66,8 @@ export interface PullerOptions {
   leaderElection?: Pick<LeaderElectionOptions, "leaseDurationSeconds" | "renewDeadlineMs" | "retryPeriodMs">;
   /** Key of the data-hash HMAC (see secret.ts). */
   hashKey: Buffer;
-  /** "v1" or "v1beta1"; default: v1 when the cluster serves it. */
-  apiVersion?: "v1" | "v1beta1";
+  /** "v1" or "v1beta1" for every kind; default: per kind, v1 when the cluster serves it. */
+  apiVersion?: Version;
   /** Parallel reconciles; default 4. */
   concurrency?: number;
   queue?: WorkQueueOptions;
@@ -88,7 +94,7 @@ export interface PullerOptions {
 
 export interface Puller {
   identity: string;
-  /** "external-secrets.io/v1" or ".../v1beta1". */
+  /** The ExternalSecret version read and written: "external-secrets.io/v1" or ".../v1beta1". */
   apiVersion: string;
   /** Bound port of the HTTP server, when listening. */
   port: number | undefined;
@@ -113,11 +119,11 @@ export async function startPuller(options: PullerOptions): Promise<Puller> {
   const { client } = options;
   const log = options.logger ?? silentLogger;
   const identity = options.identity ?? process.env.POD_NAME ?? hostname();
-  const version = options.apiVersion ?? (await servedVersion(client, log));
-  const apiVersion = `${GROUP}/${version}`;
+  const versions = await servedVersions(client, options.apiVersion, log);
+  const apiVersion = `${GROUP}/${versions.externalsecrets}`;
 
   const informerOptions = { ...options.informer, logger: log };
-  const crd = (plural: string) => `/apis/${GROUP}/${version}/${plural}`;
+  const crd = (plural: Plural) => `/apis/${GROUP}/${versions[plural]}/${plural}`;
   const externalSecrets = new Informer<ExternalSecretObject>(client, {
     ...informerOptions,
     path: crd("externalsecrets"),
@@ -179,7 +185,10 @@ export async function startPuller(options: PullerOptions): Promise<Puller> {
     secretStores,
     clusterSecretStores,
     checker,
-    apiVersion,
+    apiVersions: {
+      SecretStore: `${GROUP}/${versions.secretstores}`,
+      ClusterSecretStore: `${GROUP}/${versions.clustersecretstores}`,
+    },
     ...(options.providerEnv ? { providerEnv: options.providerEnv } : {}),
     ...(options.azure ? { azure: options.azure } : {}),
     logger: log,
@@ -188,7 +197,11 @@ export async function startPuller(options: PullerOptions): Promise<Puller> {
     client,
     apiVersion,
     externalSecrets,
-    secrets,
+    ownedSecrets: (uid) =>
+      [...(owned.get(uid) ?? [])].flatMap((key) => {
+        const s = secrets.get(key);
+        return s ? [s] : [];
+      }),
     stores,
     checker,
     events: new EventRecorder(client, { component: "pushsync-puller", host: identity }, log),
@@ -209,7 +222,9 @@ export async function startPuller(options: PullerOptions): Promise<Puller> {
 
   const index = (key: string, obj: ExternalSecretObject | undefined): void => {
     const oldTarget = targetOf.get(key);
-    if (oldTarget) targets.get(oldTarget)?.delete(key);
+    const oldSet = oldTarget === undefined ? undefined : targets.get(oldTarget);
+    oldSet?.delete(key);
+    if (oldSet?.size === 0) targets.delete(oldTarget!);
     targetOf.delete(key);
     locations.remove(key);
     const es = obj && checkedEs(obj);
@@ -262,7 +277,26 @@ export async function startPuller(options: PullerOptions): Promise<Puller> {
   secretStores.on(storeChanged("SecretStore"));
   clusterSecretStores.on(storeChanged("ClusterSecretStore"));
 
+  /** ExternalSecret uid → keys of the managed Secrets it controls. */
+  const owned = new Map<string, Set<string>>();
+  const ownerOf = new Map<string, string>();
   secrets.on((event, secret) => {
+    const secretKey = objectKey(secret);
+    const before = ownerOf.get(secretKey);
+    const uid = event === "delete" ? undefined : controllerOf(secret)?.uid;
+    if (before !== uid) {
+      const set = before === undefined ? undefined : owned.get(before);
+      set?.delete(secretKey);
+      if (set?.size === 0) owned.delete(before!);
+      ownerOf.delete(secretKey);
+      if (uid !== undefined) {
+        ownerOf.set(secretKey, uid);
+        let mine = owned.get(uid);
+        if (!mine) owned.set(uid, (mine = new Set()));
+        mine.add(secretKey);
+      }
+    }
+
     const ns = secret.metadata.namespace ?? "";
     const keys = new Set(targets.get(`${ns}/${secret.metadata.name}`));
     for (const ref of secret.metadata.ownerReferences ?? []) {
@@ -423,16 +457,36 @@ function metadataChanged(a: KubeObject, b: KubeObject): boolean {
   );
 }
 
-/** v1 when the cluster serves it, else v1beta1 (ESO releases before v0.17 serve only v1beta1). */
-async function servedVersion(client: KubeClient, log: Logger): Promise<"v1" | "v1beta1"> {
-  try {
-    const group = await client.request<{ versions?: { version?: string }[] }>("GET", `/apis/${GROUP}`);
-    const served = (group.versions ?? []).map((v) => v.version);
-    if (!served.includes("v1") && served.includes("v1beta1")) return "v1beta1";
-  } catch (err) {
-    log.warn(`cannot discover the ${GROUP} versions; using v1`, { err });
-  }
-  return "v1";
+type Version = "v1" | "v1beta1";
+type Plural = "externalsecrets" | "secretstores" | "clustersecretstores";
+
+/**
+ * Per kind, v1 when the cluster serves it, else v1beta1 (ESO releases before v0.17 serve only
+ * v1beta1). With `forced`, that version for every kind.
+ */
+async function servedVersions(
+  client: KubeClient,
+  forced: Version | undefined,
+  log: Logger,
+): Promise<Record<Plural, Version>> {
+  const plurals: Plural[] = ["externalsecrets", "secretstores", "clustersecretstores"];
+  if (forced) return Object.fromEntries(plurals.map((p) => [p, forced])) as Record<Plural, Version>;
+  const served = async (version: Version): Promise<Set<string>> => {
+    try {
+      const list = await client.request<{ resources?: { name?: string }[] }>(
+        "GET",
+        `/apis/${GROUP}/${version}`,
+      );
+      return new Set((list.resources ?? []).map((r) => r.name ?? ""));
+    } catch (err) {
+      log.warn(`cannot discover ${GROUP}/${version}`, { err });
+      return new Set();
+    }
+  };
+  const [v1, v1beta1] = await Promise.all([served("v1"), served("v1beta1")]);
+  return Object.fromEntries(
+    plurals.map((p) => [p, !v1.has(p) && v1beta1.has(p) ? "v1beta1" : "v1"]),
+  ) as Record<Plural, Version>;
 }
 
 function serve(handler: http.RequestListener, at: { host: string; port: number }): Promise<http.Server> {

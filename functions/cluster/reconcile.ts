@@ -35,7 +35,6 @@ import type { Informer } from "./informer.ts";
 import { isConflict, isNotFound, type KubeClient, type KubeObject } from "./kube.ts";
 import type { PullerMetrics } from "./metrics.ts";
 import {
-  controllerOf,
   desiredSecret,
   isSecretValid,
   secretChanges,
@@ -78,8 +77,8 @@ export interface ReconcilerOptions {
   /** "external-secrets.io/v1": the version read and written. */
   apiVersion: string;
   externalSecrets: Informer<ExternalSecretObject>;
-  /** Managed Secrets (for Secrets left behind under an old target name). */
-  secrets: Informer<KubeSecret>;
+  /** The managed Secrets an ExternalSecret (by uid) controls: finds those left under an old name. */
+  ownedSecrets: (uid: string) => KubeSecret[];
   stores: Stores;
   checker: ResourceChecker;
   events: EventRecorder;
@@ -265,7 +264,7 @@ class Run {
         await this.writeSecret(es, existing, data);
       } catch (err) {
         if (err instanceof NotLeaderError) throw err;
-        if (isConflict(err) && !(err instanceof SecretOwnedError)) return { retry: true };
+        if (isConflict(err)) return { retry: true };
         if (err instanceof SecretOwnedError) {
           this.fail(msg.isOwned, err);
           return {};
@@ -345,9 +344,8 @@ class Run {
 
   /** Secrets this ExternalSecret controls under another name (its target was renamed). */
   private async deleteOrphans(target: string): Promise<void> {
-    for (const s of this.o.secrets.list()) {
-      const owner = s.metadata.namespace === this.ns ? controllerOf(s) : undefined;
-      if (!owner || owner.uid !== this.obj.metadata.uid || s.metadata.name === target) continue;
+    for (const s of this.o.ownedSecrets(this.obj.metadata.uid ?? "")) {
+      if (s.metadata.namespace !== this.ns || s.metadata.name === target) continue;
       try {
         await this.write("DELETE", `/api/v1/namespaces/${this.ns}/secrets/${s.metadata.name}`);
       } catch (err) {

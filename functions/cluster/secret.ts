@@ -21,7 +21,6 @@ import { PushsyncError } from "../../shared/errors/index.ts";
 import { canonicalJson } from "../../shared/engine/fingerprint.ts";
 import { redact } from "../../shared/observability/logger.ts";
 import { compileTemplate, renderTemplate, type ExternalSecret } from "../../shared/spec/index.ts";
-import { compileSecretTemplate } from "../../shared/spec/secret-template.ts";
 import type { KubeObject, OwnerReference } from "./kube.ts";
 import type { SecretData } from "./fetch.ts";
 
@@ -160,21 +159,12 @@ function applyTemplate(
     meta.annotations![k] = render(v, `spec.target.template.metadata.annotations["${k}"]`);
   }
   if (template.type) secret.type = template.type;
-  const compiled = compileSecretTemplate(template);
-  if (template.mergePolicy === "Merge" || Object.keys(compiled.data).length === 0) {
+  const templates = Object.entries(template.data ?? {});
+  if (template.mergePolicy === "Merge" || templates.length === 0) {
     for (const [k, v] of data) put(k, v);
   }
-  for (const [k, t] of Object.entries(compiled.data)) {
-    let rendered: string;
-    try {
-      rendered = renderTemplate(t, values);
-    } catch (err) {
-      throw new PushsyncError(
-        "Invalid",
-        `spec.target.template.data["${k}"]: ${redact((err as Error).message)}`,
-      );
-    }
-    put(k, Buffer.from(rendered, "utf8"));
+  for (const [k, source] of templates) {
+    put(k, Buffer.from(render(source, `spec.target.template.data["${k}"]`), "utf8"));
   }
   return [...written];
 }

@@ -70,8 +70,8 @@ export interface StoresOptions {
   secretStores: Informer<KubeObject>;
   clusterSecretStores: Informer<KubeObject>;
   checker: ResourceChecker;
-  /** "external-secrets.io/v1" or ".../v1beta1": the version the informers read. */
-  apiVersion: string;
+  /** "external-secrets.io/v1" or ".../v1beta1", per kind: the versions the informers read. */
+  apiVersions: Record<"SecretStore" | "ClusterSecretStore", string>;
   /** For aws, gcpsm and azurekv stores (endpoints, credentials that win over the store's). */
   providerEnv?: Record<string, string | undefined>;
   azure?: CreateProviderOptions["azure"];
@@ -92,7 +92,11 @@ export class Stores {
     const object = informer.get(cluster ? ref.name : `${ns}/${ref.name}`);
     if (!object)
       return { problem: `${ref.kind} "${ref.name}" not found${cluster ? "" : ` in namespace ${ns}`}` };
-    const checked = this.options.checker.check<SecretStore>(object, this.options.apiVersion, ref.kind);
+    const checked = this.options.checker.check<SecretStore>(
+      object,
+      this.options.apiVersions[ref.kind],
+      ref.kind,
+    );
     if (!checked.resource)
       return { problem: `${ref.kind} "${ref.name}" is invalid: ${checked.problems.join("; ")}` };
     if (!usableFrom(checked.resource, ns)) {

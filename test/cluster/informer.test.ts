@@ -28,7 +28,8 @@ let client: KubeClient;
 const informers: Informer<KubeObject>[] = [];
 
 /** Resolves once one more watch stream is open on the server than `before`. */
-const watching = (before: number, k8s = stack.k8s) => until(() => k8s.openWatches > before, 3_000, "watch open");
+const watching = (before: number, k8s = stack.k8s) =>
+  until(() => k8s.openWatches > before, 3_000, "watch open");
 
 function secretsInformer(options: { silenceMs?: number; initialBackoffMs?: number } = {}, c = client) {
   const seen: { event: InformerEvent; name: string }[] = [];

@@ -9,6 +9,7 @@ import { signWebhook } from "../../shared/events/webhook.ts";
 import {
   apply,
   decoded,
+  eventsFor,
   externalSecret,
   forceSync,
   get,
@@ -126,6 +127,8 @@ describe("repair", () => {
     );
     const s = await secretWith(stack.kube, "repaired", (d) => d.v === "truth");
     expect(decoded(s)).toEqual({ v: "truth" });
+    const reasons = (await eventsFor(stack.kube, "repaired")).map((e) => `${e.type}/${e.reason}`);
+    expect(reasons).toEqual(expect.arrayContaining(["Normal/Created", "Normal/Updated"]));
   });
 
   it("a deleted Secret is created again", async () => {
