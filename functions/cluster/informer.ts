@@ -79,11 +79,6 @@ export class Informer<T extends KubeObject> {
     return [...this.objects.values()];
   }
 
-  /** Ends the current stream now; the informer watches again from the last resourceVersion. */
-  restartWatch(): void {
-    this.current?.abort();
-  }
-
   async close(): Promise<void> {
     this.stop.abort();
     this.current?.abort();

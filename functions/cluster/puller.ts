@@ -2,8 +2,8 @@
  * The in-cluster ExternalSecret puller (`pushsync pull`): ExternalSecrets become Kubernetes
  * Secrets, refreshed as ESO would and, for secrets read from Vault, within a second of a change.
  *
- *   informers    ExternalSecrets, SecretStores, ClusterSecretStores (external-secrets.io, v1 when
- *                the cluster serves it, else v1beta1) and the Secrets labelled
+ *   informers    ExternalSecrets, SecretStores, ClusterSecretStores (external-secrets.io, each
+ *                kind in v1 when the cluster serves it, else v1beta1) and the Secrets labelled
  *                reconcile.external-secrets.io/managed=true
  *   work queue   one, keyed "namespace/name" (queue.ts); fed by ExternalSecret changes (spec,
  *                labels, annotations), by changes to managed Secrets (a Secret edited by hand is
@@ -15,8 +15,10 @@
  *                path. After the event stream reconnects, every ExternalSecret reading Vault is
  *                refreshed (Vault keeps no backlog).
  *   leadership   a Lease (leader.ts); every replica keeps its informers warm, only the leader
- *                reconciles and writes, and a new leader starts by queueing every ExternalSecret
- *   HTTP         GET /metrics, /healthz, /readyz (200 once every informer has listed)
+ *                reconciles and writes, and a new leader starts by queueing every ExternalSecret;
+ *                workers start once every informer has listed
+ *   HTTP         GET /metrics, /healthz, /readyz (200 once every informer has listed), and
+ *                POST /vault-events (webhooks; followers answer 503)
  *
  * `close()` stops in order: notifications, queue and workers, the Lease (released unless told
  * otherwise), informers, the HTTP server, store clients.
@@ -101,7 +103,6 @@ export interface Puller {
   isLeader(): boolean;
   /** Every informer has listed. */
   ready(): boolean;
-  metrics: PullerMetrics;
   /** Informers by resource, for their counters (lists, relists, watches, silentRestarts, ...). */
   informers: Record<
     "externalsecrets" | "secretstores" | "clustersecretstores" | "secrets",
@@ -109,8 +110,6 @@ export interface Puller {
   >;
   /** Connected to Vault's event stream. */
   vaultEventsConnected(): boolean;
-  /** Takes a parsed change notification as if it had arrived (what the webhook endpoint does). */
-  vaultChanged(event: Pick<VaultChangeEvent, "namespace" | "mount" | "path">): number;
   /** With `releaseLease: false` the Lease is left to expire, as after a crash. */
   close(options?: { releaseLease?: boolean }): Promise<void>;
 }
@@ -404,10 +403,8 @@ export async function startPuller(options: PullerOptions): Promise<Puller> {
     port,
     isLeader,
     ready,
-    metrics,
     informers,
     vaultEventsConnected: () => subscriber?.connected() ?? false,
-    vaultChanged,
     async close(closeOptions = {}) {
       if (closing) return;
       closing = true;

@@ -93,11 +93,6 @@ export class WorkQueue {
     this.failures.delete(key);
   }
 
-  /** Failed attempts since the last `forget`. */
-  retries(key: string): number {
-    return this.failures.get(key) ?? 0;
-  }
-
   /** The next key, waiting for one; undefined once the queue is shut down. */
   get(): Promise<string | undefined> {
     const key = this.queue.shift();
