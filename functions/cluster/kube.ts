@@ -3,7 +3,8 @@
  *
  * Connection settings and credentials come from a kubeconfig (or the pod's service account) as
  * @kubernetes/client-node reads them: CA, client certificates, bearer tokens and token files
- * (re-read at every request, so projected service-account tokens may rotate). A cluster served
+ * (re-read at every request, so projected service-account tokens may rotate; client
+ * certificates are read once). Connections are kept open between requests. A cluster served
  * over plain http (a local API server) needs no TLS settings.
  *
  * Failures are KubeApiError with the HTTP status and the Status object's `reason`. Their
@@ -178,6 +179,23 @@ export class KubeClient {
     this.agent?.destroy();
   }
 
+  /**
+   * One agent for the client's life, keeping connections open (client-node's agents do not):
+   * the TLS settings the kubeconfig gave, or client-node's own agent behind a proxy.
+   */
+  private keepAliveAgent(url: URL, auth: https.RequestOptions): http.Agent {
+    if (this.config.getCurrentCluster()?.proxyUrl) return auth.agent as http.Agent;
+    if (url.protocol === "http:") return new http.Agent({ keepAlive: true });
+    return new https.Agent({
+      keepAlive: true,
+      ...(auth.ca ? { ca: auth.ca } : {}),
+      ...(auth.cert ? { cert: auth.cert } : {}),
+      ...(auth.key ? { key: auth.key } : {}),
+      ...(auth.rejectUnauthorized !== undefined ? { rejectUnauthorized: auth.rejectUnauthorized } : {}),
+      ...(auth.servername ? { servername: auth.servername } : {}),
+    });
+  }
+
   private async send(
     method: string,
     path: string,
@@ -186,9 +204,8 @@ export class KubeClient {
   ): Promise<http.IncomingMessage> {
     const auth: https.RequestOptions = {};
     await this.config.applyToHTTPSOptions(auth);
-    // The agent carries the TLS settings; one is kept so connections are reused.
-    this.agent ??= auth.agent as http.Agent;
     const url = new URL(this.server + path);
+    this.agent ??= this.keepAliveAgent(url, auth);
     for (const [k, v] of Object.entries(options.query ?? {})) {
       if (v !== undefined) url.searchParams.set(k, String(v));
     }
