@@ -157,6 +157,7 @@ function pushsync(stack: Stack): () => Promise<void> {
     providers: new Map([...providers].map(([k, p]) => [k, unthrottled(p)])),
     fingerprintKey: "bench-fingerprint-key-0123456789",
     concurrency: CONCURRENCY,
+    vaultConcurrency: CONCURRENCY,
   });
   const entries: PushEntry[] = stores.flatMap((store) =>
     Array.from({ length: N }, (_x, i) => ({
@@ -305,7 +306,7 @@ const fmtOps = (ops: Record<string, number> = {}) =>
 console.log(`pushsync reconcile benchmark
 N = ${N} Vault secrets, pushed to: ${stores.join(", ")}
 latency ${LATENCY_MS} ms added to every call of the destination clouds (none on the local Vault)
-concurrency ${CONCURRENCY} per store for both; pushsync quotas raised to ${RAISED_QUOTA}/s per class (the local clouds have none)
+concurrency ${CONCURRENCY} per store for both (pushsync's Vault reads: ${CONCURRENCY} over all stores); pushsync quotas raised to ${RAISED_QUOTA}/s per class (the local clouds have none)
 `);
 const results: Record<string, Phase[]> = {};
 for (const [name, make] of [
@@ -325,15 +326,17 @@ for (const [name, make] of [
 
 const [ps, base] = [results.pushsync!, results.baseline!];
 const goals: [string, boolean][] = [];
-for (const s of stores) {
-  const steady = total(ps[1]!.calls[s]);
-  const baseSteady = total(base[1]!.calls[s]);
+/** Prints the steady-state calls of pushsync over the baseline's, and adds the 1% goal. */
+const steadyGoal = (line: string, goal: string, steady: number, baseSteady: number) => {
   const ratio = steady / baseSteady;
   console.log(
-    `${s}: steady-state calls pushsync/baseline = ${steady}/${baseSteady} = ${(ratio * 100).toFixed(2)}%`,
+    `${line}: steady-state calls pushsync/baseline = ${steady}/${baseSteady} = ${(ratio * 100).toFixed(3)}%`,
   );
+  goals.push([`${goal}: steady-state provider calls at most 1% of the baseline's`, ratio <= 0.01]);
+};
+for (const s of stores) {
+  steadyGoal(s, s, total(ps[1]!.calls[s]), total(base[1]!.calls[s]));
   goals.push(
-    [`${s}: steady-state provider calls at most 1% of the baseline's`, ratio <= 0.01],
     [
       `${s}: first sync writes exactly N = ${N} values (wrote ${valueWrites(s, ps[0]!.calls[s])})`,
       valueWrites(s, ps[0]!.calls[s]) === N,
@@ -344,6 +347,8 @@ for (const s of stores) {
     ],
   );
 }
+const allStores = (phase: Phase) => stores.reduce((n, s) => n + total(phase.calls[s]), 0);
+steadyGoal("all stores", "across the stores", allStores(ps[1]!), allStores(base[1]!));
 console.log("");
 for (const [goal, ok] of goals) console.log(`${ok ? "PASS" : "FAIL"}  ${goal}`);
 process.exitCode = goals.every(([, ok]) => ok) ? 0 : 1;
