@@ -35,6 +35,7 @@ export interface ObjectMeta {
   labels?: Record<string, string>;
   annotations?: Record<string, string>;
   ownerReferences?: OwnerReference[];
+  finalizers?: string[];
   deletionTimestamp?: string;
   creationTimestamp?: string;
 }

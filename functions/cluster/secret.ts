@@ -9,7 +9,8 @@
  *     data; with one, `type` is set, the fetched data is kept only with mergePolicy Merge (or when
  *     the template has no data), and each template.data entry is rendered over it
  *   - metadata: without a template, the ExternalSecret's labels and annotations are copied;
- *     with one, template.metadata's (rendered as templates, so they may use the data)
+ *     with one, template.metadata's (labels and annotations rendered as templates, so they may
+ *     use the data; finalizers added)
  *   - ownership: creationPolicy Owner sets a controller ownerReference to the ExternalSecret;
  *     a Secret controlled by another ExternalSecret is refused (SecretOwnedError)
  *   - the label reconcile.external-secrets.io/managed=true, and the data-hash annotation:
@@ -158,6 +159,10 @@ function applyTemplate(
   for (const [k, v] of Object.entries(template.metadata?.annotations ?? {})) {
     meta.annotations![k] = render(v, `spec.target.template.metadata.annotations["${k}"]`);
   }
+  for (const f of template.metadata?.finalizers ?? []) {
+    if (!meta.deletionTimestamp && !meta.finalizers?.includes(f))
+      meta.finalizers = [...(meta.finalizers ?? []), f];
+  }
   if (template.type) secret.type = template.type;
   const templates = Object.entries(template.data ?? {});
   if (template.mergePolicy === "Merge" || templates.length === 0) {
@@ -226,6 +231,7 @@ export function secretChanges(
     labels: s.metadata.labels ?? {},
     annotations: s.metadata.annotations ?? {},
     ownerReferences: s.metadata.ownerReferences ?? [],
+    finalizers: s.metadata.finalizers ?? [],
     immutable: s.immutable ?? false,
   });
   return {

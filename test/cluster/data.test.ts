@@ -243,7 +243,11 @@ describe("templates", () => {
           target: {
             template: {
               type: "kubernetes.io/basic-auth",
-              metadata: { labels: { app: "db", who: "{{ .user }}" }, annotations: { note: "rendered" } },
+              metadata: {
+                labels: { app: "db", who: "{{ .user }}" },
+                annotations: { note: "rendered" },
+                finalizers: ["example.com/keep"],
+              },
               data: {
                 username: "{{ .user }}",
                 password: "{{ .pass }}",
@@ -264,6 +268,7 @@ describe("templates", () => {
     expect(s.metadata.labels).toMatchObject({ app: "db", who: "app", [MANAGED_LABEL]: "true" });
     expect(s.metadata.labels["es-label"]).toBeUndefined();
     expect(s.metadata.annotations.note).toBe("rendered");
+    expect(s.metadata.finalizers).toEqual(["example.com/keep"]);
   });
 
   it("mergePolicy Merge keeps the fetched keys next to the rendered ones; no template copies the ExternalSecret's labels", async () => {
