@@ -4,13 +4,14 @@
  * FIFO → the real push-worker Lambda handler in its own process), against a polling baseline.
  *
  *   npm run bench:latency -- [--writes 1000] [--rate 50] [--paths 50] [--stores aws,gcp,azure]
- *                            [--burst 100] [--poll-interval 10s] [--poll-writes 50]
+ *                            [--burst 100] [--poll-interval 10s] [--poll-writes 50] [--push-workers 2]
  *
  * Phases, on one set of local clouds in this process (no latency injected):
  * 1. event-driven: `--writes` writes at `--rate` per second, round-robin over `--paths` Vault
  *    paths, each pushed by a generated PushSecret to every store of `--stores`. For each write,
  *    the latency is from the Vault write returning to its value (or a later one of that path)
- *    being readable from every destination, read with the official SDKs (GetSecretValue,
+ *    being readable from every destination (`--push-workers` push worker processes, each fed by
+ *    its own SQS runner, as Lambda runs batches concurrently), read with the official SDKs (GetSecretValue,
  *    accessSecretVersion, getSecret) only for the written path: every 5 ms at first, less often
  *    as the wait grows (pollDelayMs), with at most MAX_READS reads in flight, so that polling
  *    does not load the stack it measures (the SDK calls cost more CPU than the local clouds).
@@ -66,7 +67,7 @@ const { values } = parseArgs({
     burst: { type: "string", default: "100" },
     "poll-interval": { type: "string", default: "10s" },
     "poll-writes": { type: "string", default: "50" },
-    "push-workers": { type: "string", default: "1" },
+    "push-workers": { type: "string", default: "2" },
   },
 });
 const WRITES = Number(values.writes);
@@ -91,7 +92,7 @@ if (
   stores.some((s) => !STORES.includes(s))
 ) {
   console.error(
-    "usage: bench/latency.ts [--writes 1000] [--rate 50] [--paths 50] [--stores aws,gcp,azure] [--burst 100] [--poll-interval 10s (at least 1s)] [--poll-writes 50]",
+    "usage: bench/latency.ts [--writes 1000] [--rate 50] [--paths 50] [--stores aws,gcp,azure] [--burst 100] [--poll-interval 10s (at least 1s)] [--poll-writes 50] [--push-workers 2]",
   );
   process.exit(2);
 }
@@ -320,7 +321,7 @@ try {
 
   const events = await measure(WRITES, 1000 / RATE, 30_000);
   const lastObserved = events.wallMs;
-  console.log(`event-driven: Vault audit device → forwarder → SQS FIFO → push worker
+  console.log(`event-driven: Vault audit device → forwarder → SQS FIFO → ${PUSH_WORKERS} push worker process(es)
   ${WRITES} writes at ${RATE}/s over ${PATHS} paths, done in ${(lastObserved / 1000).toFixed(1)} s: ${((WRITES - events.lost) / (lastObserved / 1000)).toFixed(1)} events/s
   latency  ${percentiles(events)}${events.lost ? `  (${events.lost} never readable)` : ""}
   pushes   ${pushCounts("push-worker", allPaths.slice(0, PATHS).map(remoteKeyOf))} for ${WRITES} writes

@@ -143,7 +143,7 @@ export default async function dev(argv: string[]): Promise<number> {
   console.log(`Forwarder ${pipeline.auditAddress}  (Vault's socket audit device "pushsync" sends here)
   metrics http://${args.host}:${pipeline.metricsPort}/metrics, health /healthz
 Queue    ${pipeline.queueUrl}  (FIFO; dead-letter queue ${pipeline.dlqUrl} after ${MAX_RECEIVE_COUNT} receives; visibility timeout ${args.visibilityTimeoutSeconds} s)
-Functions  push-worker (long-polls the queue, up to 10 records a batch), reconciler (at start, then every ${args.reconcileEveryMs / 1000} s)
+Functions  push-worker (${pipeline.pushWorkers} processes, each long-polling the queue for up to 10 records a batch), reconciler (at start, then every ${args.reconcileEveryMs / 1000} s)
 Manifests  ${args.manifests}: ${pipeline.entries.length} entries to ${stores.size} store(s)
 Logs     ${LOG_FILE}
 

@@ -77,7 +77,11 @@ export interface PipelineOptions {
   metricsPort?: number;
   /** Default true; false runs the reconciler alone. */
   events?: boolean;
-  /** Push worker processes, each fed by its own SQS runner (concurrent batches). Default 1. */
+  /**
+   * Push worker processes, each fed by its own SQS runner. Default 2: Lambda runs batches of
+   * different message groups at the same time, and with one process the next batch waits for
+   * the previous push to finish.
+   */
   pushWorkers?: number;
   reconcileEveryMs: number;
   visibilityTimeoutSeconds: number;
@@ -92,6 +96,8 @@ export interface PipelineOptions {
 
 export interface Pipeline {
   entries: PushEntry[];
+  /** Push worker processes running (0 without events). */
+  pushWorkers: number;
   /** Manifest errors and warnings, one line each. */
   problems: string[];
   queueUrl?: string;
@@ -164,7 +170,7 @@ export async function startPipeline(options: PipelineOptions): Promise<Pipeline>
     const start = (name: FunctionName) => startFunction({ name, env: functionEnv, onOutput: onOutput(name) });
     const [reconciler, ...pushWorkers] = await Promise.all([
       start("reconciler"),
-      ...Array.from({ length: events ? (options.pushWorkers ?? 1) : 0 }, () => start("push-worker")),
+      ...Array.from({ length: events ? (options.pushWorkers ?? 2) : 0 }, () => start("push-worker")),
     ]);
     closers.push(...[reconciler!, ...pushWorkers].map((f) => () => f.close()));
 
@@ -183,7 +189,13 @@ export async function startPipeline(options: PipelineOptions): Promise<Pipeline>
       await reconciling;
     });
 
-    const pipeline: Pipeline = { entries: built.entries, problems, reconcile, close };
+    const pipeline: Pipeline = {
+      entries: built.entries,
+      pushWorkers: pushWorkers.length,
+      problems,
+      reconcile,
+      close,
+    };
     if (events) {
       // Loads the push workers' runtimes now, as provisioned concurrency would.
       await Promise.all(pushWorkers.map((f) => f.invoke({ Records: [] })));
