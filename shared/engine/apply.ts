@@ -173,7 +173,11 @@ function callsSince(ctx: EngineContext, before: Map<string, Record<string, numbe
 export async function applyPlan(ctx: EngineContext, plan: Plan): Promise<Report> {
   const rows: ReportEntry[] = [];
   const byStore = new Map<string, PlanItem[]>();
-  for (const item of plan.items) byStore.set(item.store, [...(byStore.get(item.store) ?? []), item]);
+  for (const item of plan.items) {
+    const items = byStore.get(item.store);
+    if (items) items.push(item);
+    else byStore.set(item.store, [item]);
+  }
   await Promise.all(
     [...byStore.values()].map((items) =>
       mapLimit(items, ctx.concurrency, async (item) => {

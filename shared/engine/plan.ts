@@ -400,7 +400,9 @@ function prefixesOf(names: string[]): string[] | undefined {
   for (const n of names) {
     const cut = n.indexOf("/", 1);
     const folder = cut < 0 ? n : n.slice(0, cut + 1);
-    folders.set(folder, [...(folders.get(folder) ?? []), n]);
+    const group = folders.get(folder);
+    if (group) group.push(n);
+    else folders.set(folder, [n]);
   }
   if (folders.size <= 10) return [...folders.values()].map(commonPrefix);
   const common = commonPrefix(names);
