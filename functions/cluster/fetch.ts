@@ -41,8 +41,10 @@ export async function fetchSecretData(es: ExternalSecret, ctx: FetchContext): Pr
   const retain = es.spec.target.deletionPolicy === "Retain";
   const out: SecretData = new Map();
   const skipOrThrow = (err: unknown, what: string): void => {
-    if (!isAbsent(err) || retain) throw err;
-    ctx.onMissing(what);
+    if (isAbsent(err) && !retain) return ctx.onMissing(what);
+    if (!(err instanceof PushsyncError) || err.message.startsWith("spec.")) throw err;
+    // Which entry failed, as ESO says it ("spec.data[0] (key=app/db): ...").
+    throw new PushsyncError(err.code, `${what}: ${err.message}`, err.retryable, err.retryAfterMs);
   };
 
   for (const [i, entry] of (es.spec.dataFrom ?? []).entries()) {
@@ -61,7 +63,7 @@ export async function fetchSecretData(es: ExternalSecret, ctx: FetchContext): Pr
         if (ref.metadataPolicy === "Fetch") {
           throw new PushsyncError("Invalid", `${field}.extract.metadataPolicy: Fetch is not supported`);
         }
-        const value = await readValue(ctx, ref, `${field}.extract`);
+        const value = await readValue(ctx, ref);
         map = jsonObjectMap(value, `${field}.extract (key ${ref.key})`);
       }
     } catch (err) {
@@ -83,7 +85,7 @@ export async function fetchSecretData(es: ExternalSecret, ctx: FetchContext): Pr
     }
     let value: Buffer;
     try {
-      value = await readValue(ctx, d.remoteRef, `${field}.remoteRef`);
+      value = await readValue(ctx, d.remoteRef);
     } catch (err) {
       skipOrThrow(err, `${field} (key=${d.remoteRef.key})`);
       continue;
@@ -96,11 +98,10 @@ export async function fetchSecretData(es: ExternalSecret, ctx: FetchContext): Pr
 async function readValue(
   ctx: FetchContext,
   ref: { key: string; property?: string; version?: string },
-  field: string,
 ): Promise<Buffer> {
   const version = ref.version ? { version: ref.version } : {};
   const value = await ctx.call(() => ctx.reader.getSecret({ key: ref.key, ...version }));
-  return ref.property ? jsonProperty(value, ref.property, `${field} (key ${ref.key})`) : value;
+  return ref.property ? jsonProperty(value, ref.property, "the remote value") : value;
 }
 
 function jsonObjectMap(value: Buffer, what: string): SecretData {
@@ -120,7 +121,7 @@ function jsonObjectMap(value: Buffer, what: string): SecretData {
 
 const keyChar = /^[\p{L}\p{N}._-]$/u;
 
-export function convertKeys(map: SecretData, strategy: "Default" | "Unicode", field: string): SecretData {
+function convertKeys(map: SecretData, strategy: "Default" | "Unicode", field: string): SecretData {
   const out: SecretData = new Map();
   for (const [key, v] of map) {
     const converted = [...key]
@@ -214,7 +215,7 @@ function strictBase64(value: Buffer, url: boolean): Buffer | undefined {
   return Buffer.from(text, url ? "base64url" : "base64");
 }
 
-export function decode(strategy: DecodingStrategy, value: Buffer, what: string): Buffer {
+function decode(strategy: DecodingStrategy, value: Buffer, what: string): Buffer {
   if (strategy === "None") return value;
   if (strategy === "Auto") return strictBase64(value, false) ?? strictBase64(value, true) ?? value;
   const out = strictBase64(value, strategy === "Base64URL");

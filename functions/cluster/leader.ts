@@ -18,7 +18,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { silentLogger, type Logger } from "../../shared/observability/logger.ts";
 import { isConflict, isNotFound, type KubeClient, type KubeObject } from "./kube.ts";
 
-export interface LeaseSpec {
+interface LeaseSpec {
   holderIdentity?: string;
   leaseDurationSeconds?: number;
   acquireTime?: string;

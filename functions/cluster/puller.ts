@@ -53,7 +53,7 @@ import {
 import { ResourceChecker, Stores } from "./stores.ts";
 
 const GROUP = "external-secrets.io";
-export const LEADER_LABEL = "pushsync.io/leader";
+const LEADER_LABEL = "pushsync.io/leader";
 const WEBHOOK_PATH = "/vault-events";
 const MAX_WEBHOOK_BODY = 1024 * 1024;
 

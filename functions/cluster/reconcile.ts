@@ -90,7 +90,7 @@ export interface ReconcilerOptions {
 }
 
 /** ESO's syncedResourceVersion: "<generation>-<hash of labels and annotations>". */
-export function syncedResourceVersion(obj: KubeObject): string {
+function syncedResourceVersion(obj: KubeObject): string {
   const meta = { annotations: obj.metadata.annotations ?? {}, labels: obj.metadata.labels ?? {} };
   return `${obj.metadata.generation ?? 0}-${createHash("sha3-224").update(canonicalJson(meta)).digest("hex")}`;
 }

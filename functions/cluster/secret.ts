@@ -28,7 +28,7 @@ import type { SecretData } from "./fetch.ts";
 export const MANAGED_LABEL = "reconcile.external-secrets.io/managed";
 export const DATA_HASH_ANNOTATION = "reconcile.external-secrets.io/data-hash";
 /** JSON object: ExternalSecret name → the data keys it wrote. */
-export const MANAGED_KEYS_ANNOTATION = "pushsync.io/managed-keys";
+const MANAGED_KEYS_ANNOTATION = "pushsync.io/managed-keys";
 
 export interface KubeSecret extends KubeObject {
   type?: string;
@@ -60,7 +60,7 @@ export class SecretOwnedError extends PushsyncError {
 }
 
 /** Keyed HMAC-SHA256 (hex) of a Secret's data, as stored in the data-hash annotation. */
-export function dataHash(key: Buffer, data: Record<string, string> | undefined): string {
+function dataHash(key: Buffer, data: Record<string, string> | undefined): string {
   return createHmac("sha256", key)
     .update("pushsync/kubernetes-secret-data/v1\n")
     .update(canonicalJson(data ?? {}))
