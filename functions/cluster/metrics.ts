@@ -21,6 +21,8 @@
  *   pushsync_puller_is_leader, pushsync_puller_queue_depth, pushsync_puller_informer_synced{resource},
  *   pushsync_puller_watch_restarts_total{resource,reason}, pushsync_puller_vault_events_total{outcome}
  *
+ * The per-ExternalSecret gauges (status condition, last sync, refresh interval) come from the
+ * leader only: a replica that lost the lease would otherwise keep reporting what it last saw.
  * Label values are names, namespaces and API operations: never secret values.
  */
 import type { Counters } from "../../shared/observability/counters.ts";
@@ -57,19 +59,21 @@ export class PullerMetrics {
   private readonly apiCalls;
   private readonly throttled;
   readonly vaultEvents;
+  private readonly isLeader: () => boolean;
 
   constructor(read: {
     isLeader: () => boolean;
     queueDepth: () => number;
     informers: () => { resource: string; synced: boolean; counters: Counters }[];
   }) {
+    this.isLeader = read.isLeader;
     const r = this.registry;
     r.collect(
       "externalsecret_status_condition",
       "The status condition of a specific External Secret",
       "gauge",
       () =>
-        [...this.es.values()].flatMap((s): Sample[] =>
+        this.leaderStates().flatMap((s): Sample[] =>
           s.ready === undefined
             ? []
             : [true, false].map((status) => ({
@@ -168,8 +172,12 @@ export class PullerMetrics {
     return s;
   }
 
+  private leaderStates(): EsState[] {
+    return this.isLeader() ? [...this.es.values()] : [];
+  }
+
   private perEs(value: (s: EsState) => number | undefined): Sample[] {
-    return [...this.es.values()].flatMap((s) => {
+    return this.leaderStates().flatMap((s) => {
       const v = value(s);
       return v === undefined ? [] : [{ labels: { name: s.name, namespace: s.namespace }, value: v }];
     });
