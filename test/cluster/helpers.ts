@@ -9,12 +9,11 @@ import path from "node:path";
 import { expect } from "vitest";
 import { startLocalKubernetes, type LocalKubernetes } from "../../infra/local/kubernetes/index.ts";
 import { startLocalVault, type LocalVault } from "../../infra/local/vault/index.ts";
-import { isConflict, isNotFound, KubeClient, type KubeObject } from "../../functions/cluster/kube.ts";
+import { isConflict, isNotFound, KubeClient } from "../../functions/cluster/kube.ts";
 import { startPuller, type Puller, type PullerOptions } from "../../functions/cluster/puller.ts";
 import { createLogger } from "../../shared/observability/logger.ts";
 
-export const HASH_KEY = Buffer.from("test-data-hash-key-0123456789");
-export const ES = "/apis/external-secrets.io/v1";
+const HASH_KEY = Buffer.from("test-data-hash-key-0123456789");
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type Json = any;
@@ -76,7 +75,7 @@ export async function startTestPuller(stack: Stack, options: Partial<PullerOptio
   });
 }
 
-export function vaultStore(namespace: string, name: string, server: string, extra: Json = {}): Json {
+function vaultStore(namespace: string, name: string, server: string): Json {
   return {
     apiVersion: "external-secrets.io/v1",
     kind: "SecretStore",
@@ -88,7 +87,6 @@ export function vaultStore(namespace: string, name: string, server: string, extr
           path: "secret",
           version: "v2",
           auth: { tokenSecretRef: { name: "vault-token", key: "token" } },
-          ...extra,
         },
       },
     },
@@ -255,5 +253,3 @@ export function expectNoValue(haystack: string, ...values: string[]): void {
   for (const v of values)
     expect(haystack.includes(v), `a secret value appeared in: ${haystack.slice(0, 200)}`).toBe(false);
 }
-
-export type { KubeObject };
