@@ -2,9 +2,10 @@
  * `pushsync dev` (`npm start`): the whole main job on this machine. The local clouds of
  * `pushsync local` (recorded in .pushsync/local.json the same way, so the Vault, AWS and gcloud
  * CLIs and `pushsync plan --local` work alongside), Vault seeded and its socket audit device
- * pointed at the forwarder, the FIFO queue, and the AWS Lambda functions fed as in AWS (see
- * bin/lib/dev/pipeline.ts). A live table shows each destination's state; the logs of the
- * functions and the forwarder go to .pushsync/dev.log, JSON lines without values.
+ * pointed at the forwarder, the FIFO queue and the AWS Lambda functions fed as in AWS, and the
+ * GCP and Azure functions behind the forwarder's webhooks, each cloud's function pushing to its
+ * own stores (see bin/lib/dev/pipeline.ts). A live table shows each destination's state; the
+ * logs of the functions and the forwarder go to .pushsync/dev.log, JSON lines without values.
  */
 import { createWriteStream, existsSync, statSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
@@ -13,7 +14,7 @@ import { parseArgs } from "node:util";
 import { FINGERPRINT_KEY_ENV, FINGERPRINT_KEY_FILE_ENV } from "../../shared/engine/index.ts";
 import { createLogger } from "../../shared/observability/logger.ts";
 import { parseDuration } from "../../shared/spec/duration.ts";
-import { MAX_RECEIVE_COUNT, startPipeline, type Pipeline } from "../lib/dev/pipeline.ts";
+import { MAX_RECEIVE_COUNT, startPipeline, type Pipeline, type Pusher } from "../lib/dev/pipeline.ts";
 import { StatusTable } from "../lib/dev/table.ts";
 import { exportLine, LOCAL_STATE_FILE, localEnv, type LocalState } from "../lib/local-state.ts";
 import { FINGERPRINT_KEY_PATH, fingerprintKey } from "../lib/run.ts";
@@ -22,18 +23,20 @@ import { localClouds, readSeed, updateState, type Seed, type StartedCloud } from
 const LOG_FILE = path.join(".pushsync", "dev.log");
 const DEFAULT_MANIFESTS = path.join("examples", "manifests");
 const DEFAULT_SEED = path.join("examples", "seed.yaml");
-/** The forwarder's two listeners, next to the clouds' ports. */
-const FORWARDER_PORTS = { forwarder: 9090, metrics: 9102 };
-const PORT_NAMES = [...localClouds.map((c) => c.name), ...Object.keys(FORWARDER_PORTS)];
+/** The forwarder's two listeners and the GCP and Azure functions' servers, next to the clouds' ports. */
+const OWN_PORTS = { forwarder: 9090, metrics: 9102, "gcp-functions": 8080, "azure-functions": 7071 };
+const PORT_NAMES = [...localClouds.map((c) => c.name), ...Object.keys(OWN_PORTS)];
 
 const help = `pushsync dev [options]
 
-Runs pushsync's main job locally until Ctrl-C: the local clouds (Vault, AWS, GCP, Azure, as
-"pushsync local" runs them), Vault's socket audit device pointed at the forwarder, the forwarder
-publishing to the FIFO queue pushsync-events.fifo (dead-letter queue after ${MAX_RECEIVE_COUNT} receives), the push
-worker Lambda fed from the queue as Lambda's SQS trigger does, and the reconciler Lambda at start
-and on an interval. A live table shows every destination of the manifests: Vault path, store,
-remote key, state, Vault version and the last push's latency (from the Vault write to the push).
+Runs pushsync's main job locally until Ctrl-C: the local clouds (Vault, AWS, GCP, Azure,
+Kubernetes, as "pushsync local" runs them), Vault's socket audit device pointed at the forwarder,
+the forwarder publishing to the FIFO queue pushsync-events.fifo (dead-letter queue after ${MAX_RECEIVE_COUNT}
+receives) and to signed webhooks of the GCP and Azure functions, the push worker Lambda fed from the
+queue as Lambda's SQS trigger does, each cloud's function pushing to that cloud's stores, and the
+reconciler Lambda for every store at start and on an interval. A live table shows every
+destination of the manifests: Vault path, store, remote key, state, Vault version, the last
+push's latency (from the Vault write to the push) and the function that pushed.
 
 Options:
   --manifests DIR           ESO manifests (default ${DEFAULT_MANIFESTS})
@@ -41,7 +44,7 @@ Options:
   --host HOST               where everything listens (default 127.0.0.1)
   --port-<name> N           ${PORT_NAMES.join(", ")}; defaults ${[
     ...localClouds.map((c) => c.defaultPort),
-    ...Object.values(FORWARDER_PORTS),
+    ...Object.values(OWN_PORTS),
   ].join(", ")}; 0 picks a free one
   --reconcile-every DUR     full reconcile interval (default 60s)
   --visibility-timeout DUR  the queue's visibility timeout: how long a failed record waits before
@@ -104,7 +107,7 @@ export default async function dev(argv: string[]): Promise<number> {
   const table = new StatusTable(
     (text) => process.stdout.write(text),
     tty,
-    () => process.stdout.columns ?? Infinity,
+    () => process.stdout.columns || Infinity,
   );
   try {
     for (const cloud of localClouds) {
@@ -122,8 +125,12 @@ export default async function dev(argv: string[]): Promise<number> {
       clouds: info as LocalState,
       manifestsDir: args.manifests,
       host: args.host,
-      auditPort: args.ports.forwarder ?? FORWARDER_PORTS.forwarder,
-      metricsPort: args.ports.metrics ?? FORWARDER_PORTS.metrics,
+      auditPort: args.ports.forwarder ?? OWN_PORTS.forwarder,
+      metricsPort: args.ports.metrics ?? OWN_PORTS.metrics,
+      cloudFunctions: {
+        gcpPort: args.ports["gcp-functions"] ?? OWN_PORTS["gcp-functions"],
+        azurePort: args.ports["azure-functions"] ?? OWN_PORTS["azure-functions"],
+      },
       reconcileEveryMs: args.reconcileEveryMs,
       visibilityTimeoutSeconds: args.visibilityTimeoutSeconds,
       fingerprintEnv,
@@ -134,16 +141,26 @@ export default async function dev(argv: string[]): Promise<number> {
   } catch (err) {
     const inUse = (err as NodeJS.ErrnoException).code === "EADDRINUSE";
     await stop();
-    const message = inUse ? `a forwarder port is in use: ${(err as Error).message}` : (err as Error).message;
+    const message = inUse ? `a port is in use: ${(err as Error).message}` : (err as Error).message;
     return fail(`${message} (details in ${LOG_FILE})`);
   }
 
   for (const c of clouds.values()) console.log(c.hints.join("\n"));
   const stores = new Set(pipeline.entries.map((e) => e.store));
+  const servedBy = (pusher: Pusher): string =>
+    Object.entries(pipeline!.cloudFunctions?.stores ?? {})
+      .filter(([, p]) => p === pusher)
+      .map(([id]) => id)
+      .join(", ") || "no store";
+  const { gcp, azure } = pipeline.cloudFunctions ?? {};
   console.log(`Forwarder ${pipeline.auditAddress}  (Vault's socket audit device "pushsync" sends here)
   metrics http://${args.host}:${pipeline.metricsPort}/metrics, health /healthz
 Queue    ${pipeline.queueUrl}  (FIFO; dead-letter queue ${pipeline.dlqUrl} after ${MAX_RECEIVE_COUNT} receives; visibility timeout ${args.visibilityTimeoutSeconds} s)
-Functions  push-worker (${pipeline.pushWorkers} processes, each long-polling the queue for up to 10 records a batch), reconciler (at start, then every ${args.reconcileEveryMs / 1000} s)
+Functions, each cloud's own pushing to its stores:
+  aws-lambda      push-worker (${pipeline.pushWorkers} processes, each long-polling the queue for up to 10 records a batch) for ${servedBy("push-worker")}
+  gcp-function    ${gcp ? `${gcp.pushUrl} (webhook, signed)` : "not started"} for ${servedBy("gcp-function")}
+  azure-function  ${azure ? `${azure.pushUrl} (webhook, signed)` : "not started"} for ${servedBy("azure-function")}
+  reconciles      per cloud: the reconciler Lambda and the functions' reconcile endpoints (at start, then every ${args.reconcileEveryMs / 1000} s)
 Manifests  ${args.manifests}: ${pipeline.entries.length} entries to ${stores.size} store(s)
 Logs     ${LOG_FILE}
 

@@ -30,6 +30,8 @@ export function localEnv(state: LocalState): Record<string, string> {
       AWS_ACCESS_KEY_ID: state.aws.accessKeyId,
       AWS_SECRET_ACCESS_KEY: state.aws.secretAccessKey,
       AWS_REGION: state.aws.region,
+      // Version 1 of the AWS CLI reads only this one.
+      AWS_DEFAULT_REGION: state.aws.region,
     });
   }
   if (state.gcp) env.SECRETMANAGER_EMULATOR_HOST = state.gcp.emulatorHost;
