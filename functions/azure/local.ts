@@ -17,7 +17,8 @@
  */
 import { randomUUID } from "node:crypto";
 import type http from "node:http";
-import { HttpRequest, InvocationContext, type HttpResponseInit } from "@azure/functions";
+// The package is a bundled CommonJS module: Node's ES module loader finds no named exports in it.
+import azureFunctions, { type HttpResponseInit, type InvocationContext } from "@azure/functions";
 import { listen, readBody, sendJson } from "../../infra/local/common/server.ts";
 import type { Logger } from "../../shared/observability/logger.ts";
 import { createAzureFunctions, type AzureFunctions, type AzureFunctionsOptions } from "./handlers.ts";
@@ -43,9 +44,10 @@ export interface AzureFunctionsServer {
 }
 
 const MAX_BODY_BYTES = 2 * 1024 * 1024;
+const { HttpRequest } = azureFunctions;
 
 function context(functionName: string, triggerMetadata?: Record<string, unknown>): InvocationContext {
-  return new InvocationContext({
+  return new azureFunctions.InvocationContext({
     invocationId: randomUUID(),
     functionName,
     ...(triggerMetadata ? { triggerMetadata } : {}),

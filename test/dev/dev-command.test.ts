@@ -1,8 +1,9 @@
 /**
  * `pushsync dev` as a user runs it: spawned in a temporary working directory on free ports,
  * without a terminal (one line per table change). A Vault client written elsewhere (Python's
- * hvac, required under CI; plain HTTP otherwise) writes a secret, and the AWS SDK reads it back
- * from the local AWS once the forwarder, the queue and the push worker have carried it there.
+ * hvac, required under CI; plain HTTP otherwise) writes a secret, and each cloud's SDK reads it
+ * back: from the local AWS once the forwarder, the queue and the push worker have carried it
+ * there, from the local GCP and Azure once the forwarder's webhooks reached each cloud's function.
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -10,6 +11,9 @@ import net from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { GetSecretValueCommand, SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
+import type { TokenCredential } from "@azure/identity";
+import { SecretClient } from "@azure/keyvault-secrets";
+import { SecretManagerServiceClient } from "@google-cloud/secret-manager";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { localClouds } from "../../bin/commands/local.ts";
 import type { LocalState } from "../../bin/lib/local-state.ts";
@@ -33,6 +37,20 @@ spec:
   provider:
     aws: { service: SecretsManager, region: us-east-1 }
 ---
+apiVersion: external-secrets.io/v1
+kind: SecretStore
+metadata: { name: gcp, namespace: default }
+spec:
+  provider:
+    gcpsm: { projectID: dev-test }
+---
+apiVersion: external-secrets.io/v1
+kind: SecretStore
+metadata: { name: azure, namespace: default }
+spec:
+  provider:
+    azurekv: { vaultUrl: "https://127.0.0.1:8443", authType: ManagedIdentity }
+---
 apiVersion: external-secrets.io/v1alpha1
 kind: PushSecret
 metadata: { name: seeded, namespace: default }
@@ -46,7 +64,7 @@ apiVersion: external-secrets.io/v1alpha1
 kind: PushSecret
 metadata: { name: live, namespace: default }
 spec:
-  secretStoreRefs: [{ name: vault, kind: ClusterSecretStore }, { name: aws }]
+  secretStoreRefs: [{ name: vault, kind: ClusterSecretStore }, { name: aws }, { name: gcp }, { name: azure }]
   selector: { secret: { name: app/live } }
   data:
     - match: { secretKey: password, remoteRef: { remoteKey: dev-live } }
@@ -63,6 +81,8 @@ let stderr = "";
 let exit: Promise<number | null>;
 let state: LocalState;
 let sm: SecretsManagerClient;
+let gsm: SecretManagerServiceClient;
+let kv: SecretClient;
 
 async function until<T>(
   what: string,
@@ -110,12 +130,43 @@ async function awsValue(name: string): Promise<string | undefined> {
   }
 }
 
-/** Writes, then polls the local AWS until the value is there; returns the latency seen. */
-async function writeAndWait(password: string): Promise<number> {
+async function gcpValue(name: string): Promise<string | undefined> {
+  try {
+    const [version] = await gsm.accessSecretVersion({
+      name: `projects/dev-test/secrets/${name}/versions/latest`,
+    });
+    return Buffer.from(version.payload?.data ?? "").toString();
+  } catch (err) {
+    if ((err as { code?: unknown }).code === 5) return undefined; // NOT_FOUND
+    throw err;
+  }
+}
+
+async function azureValue(name: string): Promise<string | undefined> {
+  try {
+    return (await kv.getSecret(name)).value;
+  } catch (err) {
+    if ((err as { statusCode?: number }).statusCode === 404) return undefined;
+    throw err;
+  }
+}
+
+const readers = { aws: awsValue, gcp: gcpValue, azure: azureValue };
+
+/**
+ * Writes, then polls every cloud until the value is there; returns the latency seen per cloud,
+ * from the writing client's exit.
+ */
+async function writeAndWait(password: string): Promise<Record<keyof typeof readers, number>> {
   writeVault("app/live", password);
   const written = performance.now();
-  await until(`value in AWS`, async () => (await awsValue("dev-live")) === password, 10_000);
-  return Math.round(performance.now() - written);
+  const seen = await Promise.all(
+    Object.entries(readers).map(async ([cloud, read]) => {
+      await until(`value in ${cloud}`, async () => (await read("dev-live")) === password, 10_000);
+      return [cloud, Math.round(performance.now() - written)] as const;
+    }),
+  );
+  return Object.fromEntries(seen) as Record<keyof typeof readers, number>;
 }
 
 const tableLine = (...cells: string[]) => new RegExp(`^${cells.join("\\s+")}\\s*$`, "m");
@@ -129,7 +180,13 @@ beforeAll(async () => {
   mkdirSync(path.join(cwd, "manifests"));
   writeFileSync(path.join(cwd, "manifests", "pushes.yaml"), MANIFESTS);
   writeFileSync(path.join(cwd, "seed.yaml"), SEED);
-  const names = [...localClouds.map((c) => c.name), "forwarder", "metrics"];
+  const names = [
+    ...localClouds.map((c) => c.name),
+    "forwarder",
+    "metrics",
+    "gcp-functions",
+    "azure-functions",
+  ];
   const ports = names.flatMap((n) => [`--port-${n}`, "0"]);
   child = spawn(
     process.execPath,
@@ -155,10 +212,30 @@ beforeAll(async () => {
     region: state.aws!.region,
     credentials: { accessKeyId: "test", secretAccessKey: "test" },
   });
+  const [gcpHost, gcpPort] = state.gcp!.emulatorHost.split(":");
+  const noCredentials = {
+    getRequestHeaders: async () => new Headers(),
+    fetch: (u: string, o: RequestInit) => fetch(u, o),
+  };
+  gsm = new SecretManagerServiceClient({
+    fallback: true,
+    apiEndpoint: gcpHost,
+    port: Number(gcpPort),
+    protocol: "http",
+    auth: noCredentials as never,
+  });
+  const token: TokenCredential = {
+    getToken: async () => ({ token: "test", expiresOnTimestamp: Date.now() + 3_600_000 }),
+  };
+  kv = new SecretClient(state.azure!.vaultUrl, token, {
+    disableChallengeResourceVerification: true,
+    tlsOptions: { ca: readFileSync(state.azure!.caPath, "utf8") },
+  });
 }, 40_000);
 
 afterAll(async () => {
   sm?.destroy();
+  await gsm?.close();
   if (child && child.exitCode === null) {
     child.kill("SIGKILL");
     await exit;
@@ -171,31 +248,103 @@ describe("pushsync dev", () => {
     expect(stdout).toMatch(/^Forwarder 127\.0\.0\.1:\d+/m);
     expect(stdout).toMatch(/^Queue\s+http:\/\/127\.0\.0\.1:\d+\/000000000000\/pushsync-events\.fifo/m);
     expect(stdout).toContain(`export VAULT_ADDR=${state.vault!.address} VAULT_TOKEN=root`);
-    const seeded = tableLine("secret/app/seeded", "default/aws", "dev-seed", "synced", "1", "-");
+    expect(stdout).toMatch(/^ {2}aws-lambda\s+push-worker .* for default\/aws$/m);
+    expect(stdout).toMatch(
+      /^ {2}gcp-function\s+http:\/\/127\.0\.0\.1:\d+\/pushsyncPush .* for default\/gcp$/m,
+    );
+    expect(stdout).toMatch(
+      /^ {2}azure-function\s+http:\/\/127\.0\.0\.1:\d+\/api\/pushsyncPush .* for default\/azure$/m,
+    );
+    const seeded = tableLine(
+      "secret/app/seeded",
+      "default/aws",
+      "dev-seed",
+      "synced",
+      "1",
+      "-",
+      "reconciler",
+    );
     await until("the table", () => seeded.test(stdout), 5_000);
-    expect(stdout).toMatch(tableLine("VAULT PATH", "STORE", "REMOTE KEY", "STATE", "VERSION", "LAST PUSH"));
-    // Absent in Vault and in AWS: nothing to push yet.
-    expect(stdout).toMatch(tableLine("secret/app/live", "default/aws", "dev-live", "synced", "deleted", "-"));
+    expect(stdout).toMatch(
+      tableLine("VAULT PATH", "STORE", "REMOTE KEY", "STATE", "VERSION", "LAST PUSH", "PUSHED BY"),
+    );
+    // Absent in Vault and in the clouds: nothing to push yet. Each cloud's reconcile says so.
+    for (const [store, by] of [
+      ["default/aws", "reconciler"],
+      ["default/gcp", "gcp-function"],
+      ["default/azure", "azure-function"],
+    ] as const)
+      await until(
+        `${store} in the table`,
+        () => tableLine("secret/app/live", store, "dev-live", "synced", "deleted", "-", by).test(stdout),
+        5_000,
+      );
     expect(JSON.parse((await awsValue("dev-seed"))!)).toEqual({ password: "seeded-value" });
   });
 
-  it("carries a Vault write to AWS and shows it in the table, then a second write to the same path", async () => {
+  it("carries a Vault write to AWS, GCP and Azure through each cloud's function, then a second write", async () => {
+    const stores = [
+      ["default/aws", "aws-lambda", "aws"],
+      ["default/gcp", "gcp-function", "gcp"],
+      ["default/azure", "azure-function", "azure"],
+    ] as const;
     for (const version of [1, 2]) {
       const seen = await writeAndWait(`live-value-${version}`);
-      const line = tableLine(
-        "secret/app/live",
-        "default/aws",
-        "dev-live",
-        "synced",
-        String(version),
-        "(\\d+) ms",
-      );
-      const pushed = await until(`the table line of version ${version}`, () => line.exec(stdout), 5_000);
-      console.log(
-        `pushsync dev, version ${version}: pushed ${pushed[1]} ms after the Vault write (table); ` +
-          `readable in AWS ${seen} ms after the writing client exited`,
-      );
+      const pushed: string[] = [];
+      for (const [store, by, cloud] of stores) {
+        const line = tableLine(
+          "secret/app/live",
+          store,
+          "dev-live",
+          "synced",
+          String(version),
+          "(\\d+) ms",
+          by,
+        );
+        const match = await until(
+          `${store}: the table line of version ${version}`,
+          () => line.exec(stdout),
+          5_000,
+        );
+        pushed.push(
+          `${cloud} pushed ${match[1]} ms after the Vault write (table), readable ${seen[cloud]} ms after the client exited`,
+        );
+      }
+      console.log(`pushsync dev, version ${version}: ${pushed.join("; ")}`);
     }
+  });
+
+  it("refuses a forged webhook at the GCP and Azure functions (401) and logs it", async () => {
+    const gcpUrl = /^ {2}gcp-function\s+(\S+)/m.exec(stdout)![1]!;
+    const azureUrl = /^ {2}azure-function\s+(\S+)/m.exec(stdout)![1]!;
+    const body = JSON.stringify({ delivery: "forged", attempt: 1, events: [] });
+    for (const url of [gcpUrl, azureUrl]) {
+      const res = await fetch(url, {
+        method: "POST",
+        headers: {
+          "content-type": "application/json",
+          "X-Pushsync-Timestamp": String(Math.floor(Date.now() / 1000)),
+          "X-Pushsync-Signature": `v1=${"0".repeat(64)}`,
+        },
+        body,
+      });
+      expect(res.status, url).toBe(401);
+    }
+    const rejected = await until(
+      "two rejections in the log",
+      () => {
+        const lines = readFileSync(path.join(cwd, ".pushsync", "dev.log"), "utf8")
+          .split("\n")
+          .filter((l) => l.includes('"webhook rejected"'))
+          .map((l) => JSON.parse(l) as { platform?: string; reason?: string; rejectedTotal?: number });
+        return lines.length === 2 ? lines : undefined;
+      },
+      5_000,
+    );
+    expect(rejected.map((r) => [r.reason, r.rejectedTotal])).toEqual([
+      ["bad-signature", 1],
+      ["bad-signature", 1],
+    ]);
   });
 
   it("stops on SIGINT with exit code 0 and leaves no port listening", async () => {
@@ -203,8 +352,12 @@ describe("pushsync dev", () => {
     const metrics = Number(/metrics http:\/\/127\.0\.0\.1:(\d+)\/metrics/.exec(stdout)![1]);
     // Every local cloud's listeners, as recorded in local.json, and the forwarder's two.
     const recorded = [...JSON.stringify(state).matchAll(/127\.0\.0\.1:(\d+)/g)].map((m) => Number(m[1]));
-    const ports = [...new Set([forwarder, metrics, ...recorded])];
-    expect(ports.length).toBeGreaterThanOrEqual(2 + localClouds.length);
+    const functions = [...stdout.matchAll(/-function\s+http:\/\/127\.0\.0\.1:(\d+)\//g)].map((m) =>
+      Number(m[1]),
+    );
+    expect(functions).toHaveLength(2);
+    const ports = [...new Set([forwarder, metrics, ...functions, ...recorded])];
+    expect(ports.length).toBeGreaterThanOrEqual(4 + localClouds.length);
     expect(await Promise.all(ports.map(listening))).toEqual(ports.map(() => true));
 
     child.kill("SIGINT");

@@ -12,6 +12,14 @@
  * mode), the fingerprint key the CLI uses, and log level debug so that every entry's outcome,
  * "unchanged" included, reaches `onOutcome`.
  *
+ * With `cloudFunctions`, each cloud's own function pushes to that cloud's stores (PUSHSYNC_STORES):
+ * the push worker to the AWS stores, and the GCP and Azure functions (http-functions.ts, each
+ * cloud's server in its own process) to theirs, behind two webhook sinks of the forwarder, each
+ * sent only the changes that PushSecrets to its stores read (pathsForStores) and signed with a
+ * key made at start (PUSHSYNC_WEBHOOK_SECRET). Reconciles are per cloud too: the reconciler Lambda
+ * for the AWS stores and each function's reconcile endpoint for its own. The Azure functions push
+ * to the local Key Vault whatever the stores' vaultUrl says.
+ *
  * With `events: false` only the reconciler runs (no audit device, forwarder, queue or runner):
  * the polling model, for the latency benchmark's baseline.
  */
@@ -22,18 +30,24 @@ import {
   SQSClient,
   type QueueAttributeName,
 } from "@aws-sdk/client-sqs";
-import type { SqsBatchResponse, SqsEvent } from "../../../functions/aws/lambda.ts";
+import type { SqsBatchResponse } from "../../../functions/aws/lambda.ts";
 import {
   entriesFromPushes,
   type EntryError,
   type Outcome,
   type PushEntry,
 } from "../../../shared/engine/index.ts";
+import { randomBytes } from "node:crypto";
+import { PathIndex, type WatchedPath } from "../../../shared/events/index-paths.ts";
+import type { EventSink } from "../../../shared/events/sink.ts";
 import { createSqsSink } from "../../../shared/events/sqs.ts";
+import type { VaultChangeEvent } from "../../../shared/events/types.ts";
+import { createWebhookSink } from "../../../shared/events/webhook.ts";
 import { startForwarder, type Forwarder } from "../../../shared/forwarder/forwarder.ts";
-import { watchFromManifests } from "../../../shared/forwarder/watch.ts";
+import { pathsForStores, watchFromManifests } from "../../../shared/forwarder/watch.ts";
 import type { Logger } from "../../../shared/observability/logger.ts";
-import { parseChangeEvent } from "../../../shared/runtime/index.ts";
+import { STORES_ENV } from "../../../shared/runtime/config.ts";
+import { WEBHOOK_SECRET_ENV } from "../../../shared/runtime/webhook.ts";
 import {
   describeResource,
   formatDiagnostic,
@@ -43,15 +57,24 @@ import {
 import { VaultHttp } from "../../../shared/vault/http.ts";
 import { localEnv, type LocalState } from "../local-state.ts";
 import { startFunction, type FunctionName } from "./functions.ts";
+import { startHttpFunctions, type HttpCloud, type HttpFunctions } from "./http-functions.ts";
 import { startSqsRunner } from "./sqs-runner.ts";
 
 export const QUEUE_NAME = "pushsync-events";
+const PUSHER_OF_PROVIDER: Record<string, Pusher> = {
+  "aws-secrets-manager": "push-worker",
+  "gcp-secret-manager": "gcp-function",
+  "azure-key-vault": "azure-function",
+};
 export const MAX_RECEIVE_COUNT = 5;
 const AUDIT_DEVICE = "pushsync";
 
+/** Who logged an outcome: a Lambda function, a GCP or Azure function, or the cluster's puller. */
+export type Pusher = FunctionName | "gcp-function" | "azure-function" | "puller";
+
 /** One entry's outcome, as a function logged it ("push outcome"), with the latency when known. */
 export interface PushOutcome {
-  function: FunctionName;
+  function: Pusher;
   pushSecret?: string;
   store: string;
   remoteKey: string;
@@ -62,7 +85,7 @@ export interface PushOutcome {
   error?: EntryError;
   /** When the function logged it, ms since the epoch. */
   at: number;
-  /** Push worker only: from the newest Vault write (audit entry time) of its sources to `at`. */
+  /** Event-driven pushes only: from the newest Vault write (audit entry time) of its sources to `at`. */
   latencyMs?: number;
 }
 
@@ -78,6 +101,13 @@ export interface PipelineOptions {
   /** Default true; false runs the reconciler alone. */
   events?: boolean;
   /**
+   * Each cloud's own function for its stores, the GCP and Azure ones listening on these ports (0:
+   * a free one); default: the push worker pushes to every store (hub mode). Needs `events`.
+   */
+  cloudFunctions?: { gcpPort: number; azurePort: number };
+  /** More Vault locations for the forwarder to watch (the cluster's ExternalSecrets), for `lastWrite`. */
+  extraWatch?: WatchedPath[];
+  /**
    * Push worker processes, each fed by its own SQS runner. Default 2: Lambda runs batches of
    * different message groups at the same time, and with one process the next batch waits for
    * the previous push to finish.
@@ -90,7 +120,7 @@ export interface PipelineOptions {
   /** The forwarder's and the runner's log. */
   logger: Logger;
   /** Every line the functions write (JSON log records, EMF metrics). */
-  onFunctionOutput(name: FunctionName, line: string): void;
+  onFunctionOutput(name: Pusher, line: string): void;
   onOutcome(outcome: PushOutcome): void;
 }
 
@@ -105,6 +135,10 @@ export interface Pipeline {
   /** The forwarder's audit listener, "host:port". */
   auditAddress?: string;
   metricsPort?: number;
+  /** With `cloudFunctions`: the GCP and Azure functions, and the stores each function serves. */
+  cloudFunctions?: Record<HttpCloud, HttpFunctions | undefined> & { stores: Record<string, Pusher> };
+  /** The newest write to "mount/path" the forwarder saw: its version and audit time (ms). */
+  lastWrite(location: string): { version?: number; at: number } | undefined;
   /** Resolves when the reconcile in progress (or a new one) has finished. */
   reconcile(): Promise<void>;
   close(): Promise<void>;
@@ -115,14 +149,17 @@ export async function startPipeline(options: PipelineOptions): Promise<Pipeline>
   if (!clouds.vault || !clouds.aws) throw new Error("the pipeline needs the local Vault and AWS");
   const manifestsDir = path.resolve(options.manifestsDir);
   const loaded = await loadManifests([manifestsDir]);
-  const built = entriesFromPushes(resolvePushSecrets(loaded.manifests).pushes);
+  const { pushes } = resolvePushSecrets(loaded.manifests);
+  const built = entriesFromPushes(pushes);
   const watch = watchFromManifests(loaded.manifests);
+  watch.paths.push(...(options.extraWatch ?? []));
   const problems = [
     ...loaded.errors.map(formatDiagnostic),
     ...built.errors,
     ...loaded.warnings.map(formatDiagnostic),
     ...watch.warnings,
     ...loaded.manifests.stores.flatMap((store) => {
+      if (options.cloudFunctions) return [];
       // The functions reach Key Vault at the store's vaultUrl: on another port it is not the local one.
       const url = store.spec.provider.azurekv?.vaultUrl;
       const local = clouds.azure?.vaultUrl;
@@ -136,6 +173,28 @@ export async function startPipeline(options: PipelineOptions): Promise<Pipeline>
 
   // Newest change event seen per "mount/path", for latencies.
   const written = new Map<string, { version?: number; at: number }>();
+  const noteWrites = (events: VaultChangeEvent[]): void => {
+    for (const { mount, path: at, version, time } of events) {
+      const key = `${mount}/${at}`;
+      if ((written.get(key)?.version ?? -1) <= (version ?? Infinity))
+        written.set(key, { ...(version !== undefined ? { version } : {}), at: Date.parse(time) });
+    }
+  };
+  // The sink as it is, noting the writes it is given on the way.
+  const noting = (sink: EventSink): EventSink => ({
+    name: sink.name,
+    ...(sink.maxBatchSize !== undefined ? { maxBatchSize: sink.maxBatchSize } : {}),
+    publish: (events) => (noteWrites(events), sink.publish(events)),
+    ...(sink.close ? { close: () => sink.close!() } : {}),
+  });
+  // Destination store id → the function pushing to it when each cloud has its own.
+  const pusherOf: Record<string, Pusher> = {};
+  for (const d of pushes.flatMap((p) => p.destinations))
+    pusherOf[d.id] = PUSHER_OF_PROVIDER[d.provider] ?? "push-worker";
+  const storesOf = (pusher: Pusher): string =>
+    Object.keys(pusherOf)
+      .filter((id) => pusherOf[id] === pusher)
+      .join(",");
   const functionEnv = {
     ...process.env,
     ...localEnv(clouds),
@@ -144,11 +203,11 @@ export async function startPipeline(options: PipelineOptions): Promise<Pipeline>
     PUSHSYNC_MANIFESTS_DIR: manifestsDir,
     PUSHSYNC_LOG_LEVEL: "debug",
   };
-  const onOutput = (name: FunctionName) => (line: string) => {
+  const onOutput = (name: Pusher) => (line: string) => {
     options.onFunctionOutput(name, line);
     const outcome = parseOutcome(name, line);
     if (!outcome) return;
-    if (name === "push-worker") {
+    if (name !== "reconciler") {
       const writes = (outcome.vault ?? "").split(",").map((s) => written.get(s.slice(0, s.lastIndexOf("@"))));
       const newest = Math.max(...writes.map((w) => w?.at ?? -Infinity));
       if (newest > -Infinity) outcome.latencyMs = outcome.at - newest;
@@ -167,21 +226,75 @@ export async function startPipeline(options: PipelineOptions): Promise<Pipeline>
     })());
   try {
     const events = options.events !== false;
-    const start = (name: FunctionName) => startFunction({ name, env: functionEnv, onOutput: onOutput(name) });
+    const perCloud = events ? options.cloudFunctions : undefined;
+    const webhookSecret = randomBytes(32).toString("hex");
+    const envOf = (pusher: Pusher) =>
+      perCloud
+        ? {
+            ...functionEnv,
+            [STORES_ENV]: storesOf(pusher === "reconciler" ? "push-worker" : pusher),
+            [WEBHOOK_SECRET_ENV]: webhookSecret,
+          }
+        : functionEnv;
+    const start = (name: FunctionName) => startFunction({ name, env: envOf(name), onOutput: onOutput(name) });
+    // In per-cloud mode a cloud without stores gets no function: PUSHSYNC_STORES empty means every store.
+    const serves = (pusher: Pusher): boolean => !perCloud || storesOf(pusher) !== "";
     const [reconciler, ...pushWorkers] = await Promise.all([
       start("reconciler"),
-      ...Array.from({ length: events ? (options.pushWorkers ?? 2) : 0 }, () => start("push-worker")),
+      ...Array.from({ length: events && serves("push-worker") ? (options.pushWorkers ?? 2) : 0 }, () =>
+        start("push-worker"),
+      ),
     ]);
     closers.push(...[reconciler!, ...pushWorkers].map((f) => () => f.close()));
+    const httpFunctions: Partial<Record<HttpCloud, HttpFunctions>> = {};
+    if (perCloud) {
+      const servers: [HttpCloud, Pusher, number][] = [
+        ["gcp", "gcp-function", perCloud.gcpPort],
+        ["azure", "azure-function", perCloud.azurePort],
+      ];
+      const started = await Promise.allSettled(
+        servers
+          .filter(([, pusher]) => serves(pusher))
+          .map(async ([cloud, pusher, port]) => {
+            const fn = await startHttpFunctions({
+              cloud,
+              host: options.host,
+              port,
+              env: envOf(pusher),
+              ...(cloud === "azure" && clouds.azure ? { keyVaultUrl: clouds.azure.vaultUrl } : {}),
+              onOutput: onOutput(pusher),
+            });
+            httpFunctions[cloud] = fn;
+            closers.push(() => fn.close());
+          }),
+      );
+      for (const s of started) if (s.status === "rejected") throw s.reason;
+    }
 
+    // The reconciler Lambda, and each GCP or Azure function's reconcile endpoint.
+    const reconcilers: [string, () => Promise<unknown>][] = [];
+    if (serves("push-worker")) reconcilers.push(["reconciler", () => reconciler!.invoke({})]);
+    for (const fn of Object.values(httpFunctions)) {
+      reconcilers.push([
+        `${fn.cloud} functions`,
+        async () => {
+          const res = await fetch(fn.reconcileUrl, { method: "POST" });
+          await res.arrayBuffer();
+          if (!res.ok) throw new Error(`${fn.reconcileUrl} answered ${res.status}`);
+        },
+      ]);
+    }
     let reconciling: Promise<void> | undefined;
     const reconcile = (): Promise<void> => {
-      reconciling ??= reconciler!
-        .invoke({})
-        .then(
-          () => undefined,
-          (err: unknown) => log.warn("reconcile failed", { err }),
-        )
+      reconciling ??= Promise.all(
+        reconcilers.map(([name, run]) =>
+          run().then(
+            () => undefined,
+            (err: unknown) => log.warn("reconcile failed", { function: name, err }),
+          ),
+        ),
+      )
+        .then(() => undefined)
         .finally(() => (reconciling = undefined));
       return reconciling;
     };
@@ -195,6 +308,10 @@ export async function startPipeline(options: PipelineOptions): Promise<Pipeline>
       problems,
       reconcile,
       close,
+      lastWrite: (location) => written.get(location),
+      ...(perCloud
+        ? { cloudFunctions: { gcp: httpFunctions.gcp, azure: httpFunctions.azure, stores: pusherOf } }
+        : {}),
     };
     if (events) {
       // Loads the push workers' runtimes now, as provisioned concurrency would.
@@ -210,9 +327,27 @@ export async function startPipeline(options: PipelineOptions): Promise<Pipeline>
       pipeline.queueUrl = queue.url;
       pipeline.dlqUrl = queue.dlqUrl;
 
+      const sinks = [createSqsSink({ queueUrl: queue.url, client: sqs, logger: log })];
+      for (const [cloud, pusher] of [
+        ["gcp", "gcp-function"],
+        ["azure", "azure-function"],
+      ] as const) {
+        const fn = httpFunctions[cloud];
+        if (!fn) continue;
+        const index = new PathIndex(pathsForStores(loaded.manifests, new Set(storesOf(pusher).split(","))));
+        sinks.push(
+          createWebhookSink({
+            name: `webhook-${cloud}`,
+            url: fn.pushUrl,
+            secret: webhookSecret,
+            accept: (event) => index.matches(event),
+            logger: log,
+          }),
+        );
+      }
       const forwarder = await startForwarder({
         watch,
-        sinks: [createSqsSink({ queueUrl: queue.url, client: sqs, logger: log })],
+        sinks: sinks.map(noting),
         auditListen: { host: options.host, port: options.auditPort },
         ...(options.metricsPort !== undefined
           ? { metricsListen: { host: options.host, port: options.metricsPort } }
@@ -225,16 +360,6 @@ export async function startPipeline(options: PipelineOptions): Promise<Pipeline>
       // Removed before the forwarder stops: Vault must not dial a listener that is gone.
       closers.push(await enableAuditDevice(clouds.vault, forwarder, options.host, log));
 
-      const noteWrites = (event: SqsEvent): void => {
-        for (const r of event.Records) {
-          const parsed = parseChangeEvent(r.body);
-          if (!("event" in parsed)) continue;
-          const { mount, path: at, version, time } = parsed.event;
-          const key = `${mount}/${at}`;
-          if ((written.get(key)?.version ?? -1) <= (version ?? Infinity))
-            written.set(key, { ...(version !== undefined ? { version } : {}), at: Date.parse(time) });
-        }
-      };
       // One runner per push worker process: as many batches in flight as Lambda would run.
       for (const pushWorker of pushWorkers) {
         const runner = startSqsRunner({
@@ -242,10 +367,8 @@ export async function startPipeline(options: PipelineOptions): Promise<Pipeline>
           queueUrl: queue.url,
           queueArn: queue.arn,
           region: aws.region,
-          handler: async (event, context) => {
-            noteWrites(event);
-            return (await pushWorker.invoke(event, context.awsRequestId)) as SqsBatchResponse;
-          },
+          handler: async (event, context) =>
+            (await pushWorker.invoke(event, context.awsRequestId)) as SqsBatchResponse,
           logger: log,
         });
         closers.push(() => runner.stop());
@@ -331,8 +454,11 @@ async function enableAuditDevice(
   };
 }
 
-/** A "push outcome" log record of a function, or undefined for any other line. */
-function parseOutcome(name: FunctionName, line: string): PushOutcome | undefined {
+/**
+ * A "push outcome" log record of a function, or undefined for any other line. The GCP functions
+ * log the record's message as `message` (Cloud Logging's field), the others as `msg`.
+ */
+function parseOutcome(name: Pusher, line: string): PushOutcome | undefined {
   if (!line.startsWith("{")) return undefined;
   let r: Record<string, unknown>;
   try {
@@ -340,7 +466,11 @@ function parseOutcome(name: FunctionName, line: string): PushOutcome | undefined
   } catch {
     return undefined;
   }
-  if (r.msg !== "push outcome" || typeof r.store !== "string" || typeof r.remoteKey !== "string")
+  if (
+    (r.msg ?? r.message) !== "push outcome" ||
+    typeof r.store !== "string" ||
+    typeof r.remoteKey !== "string"
+  )
     return undefined;
   return {
     function: name,

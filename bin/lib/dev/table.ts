@@ -1,16 +1,18 @@
 /**
  * The live status table of `pushsync dev`: one row per destination (store, remote key and
- * property) with its Vault path, state, Vault version and the latency of its last push.
+ * property) with its Vault path, state, Vault version, the latency of its last push and the
+ * function that made it (aws-lambda: the push worker; gcp-function, azure-function; reconciler:
+ * the reconciler Lambda; puller: the cluster's puller).
  *
  * Outcomes before `start` are only recorded. Then, on a terminal, the table is redrawn in place
  * (at most every REDRAW_MS); otherwise it is printed once and each row that changes is printed
  * again as one line, in the table's columns. Rows start "pending" and follow
  * the push outcomes of both functions: created, updated and unchanged are "synced", an error
  * shows its code ("error: Unavailable"), skipped and deleted show as such. A reconcile that
- * finds a row unchanged keeps the latency of the push before it.
+ * finds a row unchanged keeps the latency and the function of the push before it.
  */
 import type { PushEntry } from "../../../shared/engine/index.ts";
-import type { PushOutcome } from "./pipeline.ts";
+import type { PushOutcome, Pusher } from "./pipeline.ts";
 
 interface Row {
   path: string;
@@ -19,6 +21,7 @@ interface Row {
   state: string;
   version: string;
   latency: string;
+  by: string;
 }
 
 const HEADER: Row = {
@@ -28,6 +31,14 @@ const HEADER: Row = {
   state: "STATE",
   version: "VERSION",
   latency: "LAST PUSH",
+  by: "PUSHED BY",
+};
+const PUSHER_LABEL: Record<Pusher, string> = {
+  "push-worker": "aws-lambda",
+  "gcp-function": "gcp-function",
+  "azure-function": "azure-function",
+  reconciler: "reconciler",
+  puller: "puller",
 };
 const COLUMNS = Object.keys(HEADER) as (keyof Row)[];
 const REDRAW_MS = 50;
@@ -62,6 +73,7 @@ export class StatusTable {
         state: "pending",
         version: "-",
         latency: "-",
+        by: "-",
       };
       this.rows.set(key, row);
       const known = paths.get(key) ?? new Set<string>();
@@ -95,6 +107,7 @@ export class StatusTable {
           : o.outcome === "unchanged"
             ? (before?.latency ?? "-")
             : "-",
+      by: o.outcome === "unchanged" && before ? before.by : PUSHER_LABEL[o.function],
     };
     if (before && COLUMNS.every((c) => before[c] === row[c])) return;
     this.rows.set(key, row);
