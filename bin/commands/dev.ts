@@ -4,16 +4,28 @@
  * CLIs and `pushsync plan --local` work alongside), Vault seeded and its socket audit device
  * pointed at the forwarder, the FIFO queue and the AWS Lambda functions fed as in AWS, and the
  * GCP and Azure functions behind the forwarder's webhooks, each cloud's function pushing to its
- * own stores (see bin/lib/dev/pipeline.ts). A live table shows each destination's state; the
+ * own stores (see bin/lib/dev/pipeline.ts), and the pull side: the example of examples/cluster/
+ * applied to the local Kubernetes API and the puller turning it into a Secret (bin/lib/dev/cluster.ts).
+ * A live table shows each destination's state; the
  * logs of the functions and the forwarder go to .pushsync/dev.log, JSON lines without values.
  */
 import { createWriteStream, existsSync, statSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import path from "node:path";
 import { parseArgs } from "node:util";
-import { FINGERPRINT_KEY_ENV, FINGERPRINT_KEY_FILE_ENV } from "../../shared/engine/index.ts";
+import {
+  FINGERPRINT_KEY_ENV,
+  FINGERPRINT_KEY_FILE_ENV,
+  loadFingerprintKey,
+} from "../../shared/engine/index.ts";
 import { createLogger } from "../../shared/observability/logger.ts";
 import { parseDuration } from "../../shared/spec/duration.ts";
+import {
+  CLUSTER_EXAMPLE_DIR,
+  loadClusterExample,
+  startPullerExample,
+  type ClusterExample,
+} from "../lib/dev/cluster.ts";
 import { MAX_RECEIVE_COUNT, startPipeline, type Pipeline, type Pusher } from "../lib/dev/pipeline.ts";
 import { StatusTable } from "../lib/dev/table.ts";
 import { exportLine, LOCAL_STATE_FILE, localEnv, type LocalState } from "../lib/local-state.ts";
@@ -34,13 +46,17 @@ Kubernetes, as "pushsync local" runs them), Vault's socket audit device pointed 
 the forwarder publishing to the FIFO queue pushsync-events.fifo (dead-letter queue after ${MAX_RECEIVE_COUNT}
 receives) and to signed webhooks of the GCP and Azure functions, the push worker Lambda fed from the
 queue as Lambda's SQS trigger does, each cloud's function pushing to that cloud's stores, and the
-reconciler Lambda for every store at start and on an interval. A live table shows every
-destination of the manifests: Vault path, store, remote key, state, Vault version, the last
-push's latency (from the Vault write to the push) and the function that pushed.
+reconciles at start and on an interval. The pull side: the ExternalSecret example of --cluster
+applied to the local Kubernetes API, and the puller (as "pushsync pull --vault-events") writing
+its Secret. A live table shows every destination of the manifests and every ExternalSecret's
+target Secret: Vault path, store, remote key, state, Vault version, the last push's latency
+(from the Vault write to the push) and the function that pushed.
 
 Options:
   --manifests DIR           ESO manifests (default ${DEFAULT_MANIFESTS})
   --seed FILE               secrets written into Vault at start (default ${DEFAULT_SEED} when it exists)
+  --cluster DIR             Kubernetes objects applied at start for the puller (default
+                            ${CLUSTER_EXAMPLE_DIR} when it exists; "none" for no puller)
   --host HOST               where everything listens (default 127.0.0.1)
   --port-<name> N           ${PORT_NAMES.join(", ")}; defaults ${[
     ...localClouds.map((c) => c.defaultPort),
@@ -58,6 +74,7 @@ ${FINGERPRINT_KEY_ENV} or ${FINGERPRINT_KEY_FILE_ENV} is set).`;
 interface Args {
   manifests: string;
   seed?: string;
+  cluster?: string;
   host: string;
   ports: Record<string, number>;
   reconcileEveryMs: number;
@@ -81,6 +98,13 @@ export default async function dev(argv: string[]): Promise<number> {
   } catch (err) {
     return fail(`--seed: ${(err as Error).message}`, 2);
   }
+  const clusterDir = args.cluster ?? (existsSync(CLUSTER_EXAMPLE_DIR) ? CLUSTER_EXAMPLE_DIR : "none");
+  let example: ClusterExample | undefined;
+  try {
+    if (clusterDir !== "none") example = await loadClusterExample(clusterDir);
+  } catch (err) {
+    return fail(`--cluster: ${(err as Error).message}`, 2);
+  }
   let fingerprintEnv: Record<string, string> = {};
   try {
     fingerprintKey(process.env);
@@ -96,7 +120,9 @@ export default async function dev(argv: string[]): Promise<number> {
 
   const clouds = new Map<string, StartedCloud>();
   let pipeline: Pipeline | undefined;
+  let puller: { close(): Promise<void> } | undefined;
   const stop = async (): Promise<void> => {
+    await puller?.close();
     await pipeline?.close();
     await Promise.all([...clouds.values()].map((c) => c.close()));
     await updateState(Object.fromEntries([...clouds.keys()].map((name) => [name, undefined])));
@@ -136,8 +162,21 @@ export default async function dev(argv: string[]): Promise<number> {
       fingerprintEnv,
       logger,
       onFunctionOutput: (_name, line) => logFile.write(line + "\n"),
+      ...(example ? { extraWatch: example.paths } : {}),
       onOutcome: (o) => table.update(o),
     });
+    const kubernetes = info.kubernetes as { kubeconfig: string } | undefined;
+    if (example && kubernetes) {
+      puller = await startPullerExample({
+        example,
+        kubeconfig: kubernetes.kubeconfig,
+        vault: (info as LocalState).vault!,
+        hashKey: loadFingerprintKey({ ...process.env, ...fingerprintEnv }),
+        logger,
+        lastWrite: pipeline.lastWrite,
+        onOutcome: (o) => table.update(o),
+      });
+    }
   } catch (err) {
     const inUse = (err as NodeJS.ErrnoException).code === "EADDRINUSE";
     await stop();
@@ -162,6 +201,12 @@ Functions, each cloud's own pushing to its stores:
   azure-function  ${azure ? `${azure.pushUrl} (webhook, signed)` : "not started"} for ${servedBy("azure-function")}
   reconciles      per cloud: the reconciler Lambda and the functions' reconcile endpoints (at start, then every ${args.reconcileEveryMs / 1000} s)
 Manifests  ${args.manifests}: ${pipeline.entries.length} entries to ${stores.size} store(s)
+Cluster  ${
+    puller && example
+      ? `${example.dir} applied: ${example.externalSecrets.size} ExternalSecret(s), written by the puller (this process, Vault's event stream)
+  KUBECONFIG=${(clouds.get("kubernetes")?.info as { kubeconfig: string }).kubeconfig} kubectl get secret ${[...example.externalSecrets.values()].map((e) => e.target.split("/")[1]).join(" ")} -o yaml`
+      : "no puller (--cluster none)"
+  }
 Logs     ${LOG_FILE}
 
 All at once: ${exportLine(localEnv(Object.fromEntries([...clouds].map(([n, c]) => [n, c.info]))))}
@@ -193,6 +238,7 @@ function parse(argv: string[]): Args | number {
       options: {
         manifests: { type: "string", default: DEFAULT_MANIFESTS },
         seed: { type: "string" },
+        cluster: { type: "string" },
         host: { type: "string", default: "127.0.0.1" },
         ...Object.fromEntries(PORT_NAMES.map((n) => [`port-${n}`, { type: "string" as const }])),
         "reconcile-every": { type: "string", default: "60s" },
@@ -236,6 +282,7 @@ function parse(argv: string[]): Args | number {
   return {
     manifests: String(values.manifests),
     ...(typeof values.seed === "string" ? { seed: values.seed } : {}),
+    ...(typeof values.cluster === "string" ? { cluster: values.cluster } : {}),
     host: String(values.host),
     ports,
     reconcileEveryMs,

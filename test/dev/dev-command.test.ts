@@ -16,6 +16,7 @@ import { SecretClient } from "@azure/keyvault-secrets";
 import { SecretManagerServiceClient } from "@google-cloud/secret-manager";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { localClouds } from "../../bin/commands/local.ts";
+import { KubeClient } from "../../functions/cluster/kube.ts";
 import type { LocalState } from "../../bin/lib/local-state.ts";
 
 const CLI = path.resolve(import.meta.dirname, "../../bin/pushsync.mjs");
@@ -72,7 +73,11 @@ spec:
 
 const SEED = `secret/app/seeded:
   password: seeded-value
+secret/app/database:
+  username: app
+  password: seeded-database-password
 `;
+const CLUSTER_EXAMPLE = path.resolve(import.meta.dirname, "../../examples/cluster");
 
 let cwd: string;
 let child: ChildProcess;
@@ -100,13 +105,15 @@ async function until<T>(
 }
 
 /** Writes secret/<at> with hvac when installed (required under CI), else over Vault's HTTP API. */
-function writeVault(at: string, password: string): void {
+function writeVault(at: string, password: string, username?: string): void {
+  const data = { password, ...(username !== undefined ? { username } : {}) };
   const vault = state.vault!;
   if (hvacInstalled) {
     const script = `import sys, hvac
+import json
 hvac.Client(url=sys.argv[1], token=sys.argv[2]).secrets.kv.v2.create_or_update_secret(
-    path=sys.argv[3], secret={"password": sys.argv[4]}, mount_point="secret")`;
-    const run = spawnSync(PYTHON, ["-c", script, vault.address, vault.token, at, password]);
+    path=sys.argv[3], secret=json.loads(sys.argv[4]), mount_point="secret")`;
+    const run = spawnSync(PYTHON, ["-c", script, vault.address, vault.token, at, JSON.stringify(data)]);
     if (run.status !== 0) throw new Error(`hvac failed: ${run.stderr}`);
     return;
   }
@@ -116,7 +123,7 @@ hvac.Client(url=sys.argv[1], token=sys.argv[2]).secrets.kv.v2.create_or_update_s
     `X-Vault-Token: ${vault.token}`,
     `${vault.address}/v1/secret/data/${at}`,
     "-d",
-    JSON.stringify({ data: { password } }),
+    JSON.stringify({ data }),
   ]);
   if (out.status !== 0) throw new Error(`curl failed: ${out.stderr}`);
 }
@@ -190,7 +197,18 @@ beforeAll(async () => {
   const ports = names.flatMap((n) => [`--port-${n}`, "0"]);
   child = spawn(
     process.execPath,
-    [CLI, "dev", "--manifests", "manifests", "--seed", "seed.yaml", "--no-tty", ...ports],
+    [
+      CLI,
+      "dev",
+      "--manifests",
+      "manifests",
+      "--seed",
+      "seed.yaml",
+      "--cluster",
+      CLUSTER_EXAMPLE,
+      "--no-tty",
+      ...ports,
+    ],
     {
       cwd,
       env: {
@@ -311,6 +329,77 @@ describe("pushsync dev", () => {
         );
       }
       console.log(`pushsync dev, version ${version}: ${pushed.join("; ")}`);
+    }
+  });
+
+  it("applies the cluster example and carries a Vault write to its Kubernetes Secret through the puller", async () => {
+    const kubeconfig = path.join(cwd, ".pushsync", "kubeconfig");
+    expect(stdout).toContain(`KUBECONFIG=${kubeconfig} kubectl get secret app-database -o yaml`);
+    const kube = KubeClient.load(kubeconfig);
+    const password = async (): Promise<string | undefined> => {
+      try {
+        const secret = await kube.request<{ data?: Record<string, string> }>(
+          "GET",
+          "/api/v1/namespaces/default/secrets/app-database",
+        );
+        return Buffer.from(secret.data?.password ?? "", "base64").toString();
+      } catch {
+        return undefined;
+      }
+    };
+    try {
+      await until(
+        "the seeded value in Kubernetes",
+        async () => (await password()) === "seeded-database-password",
+        5_000,
+      );
+      await until(
+        "the puller's row",
+        () =>
+          tableLine(
+            "secret/app/database",
+            "kubernetes",
+            "default/app-database",
+            "synced",
+            "-",
+            "-",
+            "puller",
+          ).test(stdout),
+        5_000,
+      );
+      writeVault("app/database", "changed-database-password", "app");
+      const written = performance.now();
+      await until(
+        "the new value in Kubernetes",
+        async () => (await password()) === "changed-database-password",
+        5_000,
+      );
+      const seen = Math.round(performance.now() - written);
+      const line = tableLine(
+        "secret/app/database",
+        "kubernetes",
+        "default/app-database",
+        "synced",
+        "2",
+        "(\\d+) ms",
+        "puller",
+      );
+      const row = await until("the puller's row after the write", () => line.exec(stdout), 5_000);
+      console.log(
+        `pushsync dev: kubernetes written ${row[1]} ms after the Vault write (table), readable ${seen} ms after the client exited`,
+      );
+      // kubectl with the printed KUBECONFIG shows it too.
+      const kubectl = spawnSync("kubectl", ["get", "secret", "app-database", "-o", "yaml"], {
+        env: { PATH: process.env.PATH ?? "", HOME: cwd, KUBECONFIG: kubeconfig },
+      });
+      if (kubectl.error === undefined) {
+        expect(kubectl.status, String(kubectl.stderr)).toBe(0);
+        expect(String(kubectl.stdout)).toContain(
+          `password: ${Buffer.from("changed-database-password").toString("base64")}`,
+        );
+      }
+    } finally {
+      kube.close();
     }
   });
 

@@ -80,6 +80,8 @@ export interface PushOutcome {
   remoteKey: string;
   property?: string;
   outcome: Outcome;
+  /** The table's state, when not the outcome's (the puller's rows: the Ready condition). */
+  state?: string;
   /** Vault source(s) as "mount/path@version", comma separated. */
   vault?: string;
   error?: EntryError;

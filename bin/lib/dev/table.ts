@@ -99,7 +99,7 @@ export class StatusTable {
       path: before?.path ?? (sources.map((s) => s.slice(0, s.lastIndexOf("@"))).join(",") || "-"),
       store: o.store,
       remoteKey: shownKey(o),
-      state: stateOf(o),
+      state: o.state ?? stateOf(o),
       version: sources.map((s) => s.slice(s.lastIndexOf("@") + 1)).join(",") || (before?.version ?? "-"),
       latency:
         o.latencyMs !== undefined
