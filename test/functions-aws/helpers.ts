@@ -20,7 +20,6 @@ import { GetSecretValueCommand, SecretsManagerClient } from "@aws-sdk/client-sec
 import { startLocalAws, type LocalAws } from "../../infra/local/aws/index.ts";
 import { startLocalGcp, type LocalGcp } from "../../infra/local/gcp/server.ts";
 import { startLocalVault, type LocalVault } from "../../infra/local/vault/index.ts";
-import type { SqsEvent, SqsRecord } from "../../functions/aws/lambda.ts";
 import type { VaultChangeEvent } from "../../shared/events/types.ts";
 
 /** The function's role credentials, as Lambda puts them in the environment. */
@@ -264,46 +263,8 @@ export async function receive(s: Stack, queue: { url: string; arn: string }): Pr
   return out.Messages ?? [];
 }
 
-/** The Lambda event for received messages, field for field as the SQS event source mapping sends it. */
-export function lambdaEvent(messages: Message[], queueArn: string, region: string): SqsEvent {
-  return {
-    Records: messages.map((m): SqsRecord => {
-      const a = m.Attributes ?? {};
-      return {
-        messageId: m.MessageId!,
-        receiptHandle: m.ReceiptHandle!,
-        body: m.Body!,
-        attributes: {
-          ApproximateReceiveCount: a.ApproximateReceiveCount!,
-          SentTimestamp: a.SentTimestamp!,
-          SenderId: a.SenderId!,
-          ApproximateFirstReceiveTimestamp: a.ApproximateFirstReceiveTimestamp!,
-          ...(a.MessageGroupId !== undefined ? { MessageGroupId: a.MessageGroupId } : {}),
-          ...(a.MessageDeduplicationId !== undefined
-            ? { MessageDeduplicationId: a.MessageDeduplicationId }
-            : {}),
-          ...(a.SequenceNumber !== undefined ? { SequenceNumber: a.SequenceNumber } : {}),
-        },
-        messageAttributes: Object.fromEntries(
-          Object.entries(m.MessageAttributes ?? {}).map(([k, v]) => [
-            k,
-            {
-              stringValue: v.StringValue,
-              binaryValue: v.BinaryValue && Buffer.from(v.BinaryValue).toString("base64"),
-              stringListValues: [],
-              binaryListValues: [],
-              dataType: v.DataType,
-            },
-          ]),
-        ),
-        md5OfBody: m.MD5OfBody!,
-        eventSource: "aws:sqs",
-        eventSourceARN: queueArn,
-        awsRegion: region,
-      };
-    }),
-  };
-}
+/** The Lambda event for received messages, as the SQS event source mapping sends it. */
+export { sqsEvent as lambdaEvent } from "../../functions/aws/sqs-event.ts";
 
 export async function awsValue(s: Stack, name: string): Promise<string | undefined> {
   return (await s.sm.send(new GetSecretValueCommand({ SecretId: name }))).SecretString;

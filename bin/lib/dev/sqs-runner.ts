@@ -21,7 +21,8 @@ import {
   type Message,
   type SQSClient,
 } from "@aws-sdk/client-sqs";
-import type { SqsBatchResponse, SqsEvent, SqsRecord } from "../../../functions/aws/lambda.ts";
+import type { SqsBatchResponse, SqsEvent } from "../../../functions/aws/lambda.ts";
+import { sqsEvent } from "../../../functions/aws/sqs-event.ts";
 import { silentLogger, type Logger } from "../../../shared/observability/logger.ts";
 
 export interface SqsRunnerOptions {
@@ -124,48 +125,5 @@ export function startSqsRunner(options: SqsRunnerOptions): SqsRunner {
       stopping.abort();
       await running;
     },
-  };
-}
-
-/** The event the SQS event source mapping builds from received messages, field for field. */
-export function sqsEvent(messages: Message[], queueArn: string, region: string): SqsEvent {
-  return {
-    Records: messages.map((m): SqsRecord => {
-      const a = m.Attributes ?? {};
-      return {
-        messageId: m.MessageId!,
-        receiptHandle: m.ReceiptHandle!,
-        body: m.Body ?? "",
-        attributes: {
-          ApproximateReceiveCount: a.ApproximateReceiveCount!,
-          SentTimestamp: a.SentTimestamp!,
-          SenderId: a.SenderId!,
-          ApproximateFirstReceiveTimestamp: a.ApproximateFirstReceiveTimestamp!,
-          ...(a.MessageGroupId !== undefined ? { MessageGroupId: a.MessageGroupId } : {}),
-          ...(a.MessageDeduplicationId !== undefined
-            ? { MessageDeduplicationId: a.MessageDeduplicationId }
-            : {}),
-          ...(a.SequenceNumber !== undefined ? { SequenceNumber: a.SequenceNumber } : {}),
-        },
-        messageAttributes: Object.fromEntries(
-          Object.entries(m.MessageAttributes ?? {}).map(([name, v]) => [
-            name,
-            {
-              ...(v.StringValue !== undefined ? { stringValue: v.StringValue } : {}),
-              ...(v.BinaryValue !== undefined
-                ? { binaryValue: Buffer.from(v.BinaryValue).toString("base64") }
-                : {}),
-              stringListValues: [],
-              binaryListValues: [],
-              dataType: v.DataType,
-            },
-          ]),
-        ),
-        md5OfBody: m.MD5OfBody!,
-        eventSource: "aws:sqs",
-        eventSourceARN: queueArn,
-        awsRegion: region,
-      };
-    }),
   };
 }
