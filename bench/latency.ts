@@ -8,13 +8,13 @@
  *
  * Phases, on one set of local clouds in this process (no latency injected):
  * 1. event-driven: `--writes` writes at `--rate` per second, round-robin over `--paths` Vault
- *    paths, each pushed by a generated PushSecret to every store of `--stores`. For each write,
- *    the latency is from the Vault write returning to its value (or a later one of that path)
- *    being readable from every destination (`--push-workers` push worker processes, each fed by
- *    its own SQS runner, as Lambda runs batches concurrently), read with the official SDKs (GetSecretValue,
- *    accessSecretVersion, getSecret) only for the written path: every 5 ms at first, less often
- *    as the wait grows (pollDelayMs), with at most MAX_READS reads in flight, so that polling
- *    does not load the stack it measures (the SDK calls cost more CPU than the local clouds).
+ *    paths, each pushed by a generated PushSecret to every store of `--stores`, by
+ *    `--push-workers` push worker processes (each fed by its own SQS runner, as Lambda runs
+ *    batches concurrently). For each write, the latency is from the Vault write returning to its
+ *    value (or a later one of that path) being readable from every destination, read with the
+ *    official SDKs (GetSecretValue, accessSecretVersion, getSecret) by bench/latency-reader.ts in
+ *    a process of its own: polling only the written path, tightly at first, with a bound on the
+ *    reads in flight, so that it does not load the stack it measures.
  * 2. burst: `--burst` writes to one path as fast as possible; pushes (created or updated push
  *    outcomes of the push worker) against writes.
  * 3. polling baseline, what ESO does: no events; a full reconcile (the reconciler handler) every
@@ -27,16 +27,14 @@
  * The functions run with the providers' real quotas: GCP's (a push needs reads at 2/s) bounds
  * the rate at which secrets reach GCP to about one per second, so runs with gcp need a low --rate.
  */
+import { fork } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { createWriteStream, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
+import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { GetSecretValueCommand, SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
-import type { TokenCredential } from "@azure/identity";
-import { SecretClient } from "@azure/keyvault-secrets";
-import { SecretManagerServiceClient } from "@google-cloud/secret-manager";
 import { startPipeline, type Pipeline, type PushOutcome } from "../bin/lib/dev/pipeline.ts";
 import type { LocalState } from "../bin/lib/local-state.ts";
 import { startLocalAws } from "../infra/local/aws/index.ts";
@@ -45,18 +43,18 @@ import { startLocalGcp } from "../infra/local/gcp/server.ts";
 import { startLocalVault } from "../infra/local/vault/index.ts";
 import { silentLogger } from "../shared/observability/logger.ts";
 import { parseDuration } from "../shared/spec/duration.ts";
+import type { ReaderConfig, ReadRequest } from "./latency-reader.ts";
 
 type Store = "aws" | "gcp" | "azure";
 // Node 20 is this project's runtime; the SDK's notice about Node 22 is not under test.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
 
 const STORES: Store[] = ["aws", "gcp", "azure"];
-/** Wait between two reads of one destination: tight at first, looser as the wait grows. */
-const pollDelayMs = (waitedMs: number) => (waitedMs < 100 ? 5 : waitedMs < 1_000 ? 20 : 100);
-const MAX_READS = 8;
 const GOAL_P99_MS = 250;
 const GCP_PROJECT = "bench";
 const LOG_FILE = path.join(".pushsync", "bench-latency.log");
+/** Epoch ms with sub-ms precision: the reader process shares this clock. */
+const now = () => performance.timeOrigin + performance.now();
 
 const { values } = parseArgs({
   options: {
@@ -135,7 +133,7 @@ async function write(vaultPath: string): Promise<{ seq: number; returnedAt: numb
   });
   await res.arrayBuffer();
   if (res.status !== 200) throw new Error(`Vault write to ${vaultPath}: status ${res.status}`);
-  return { seq, returnedAt: performance.now() };
+  return { seq, returnedAt: now() };
 }
 for (const p of allPaths) await write(p);
 
@@ -145,7 +143,10 @@ const log = createWriteStream(LOG_FILE, { flags: "w" });
 const pushes = new Map<string, number>();
 const errors = new Map<string, number>();
 const pushKey = (fn: string, store: string, remoteKey: string) => `${fn} ${store} ${remoteKey}`;
+/** The push worker's own view: from the audit entry's time to the push outcome (as `pushsync dev` shows it). */
+const pushLatencies: number[] = [];
 const onOutcome = (o: PushOutcome) => {
+  if (o.function === "push-worker" && o.latencyMs !== undefined) pushLatencies.push(o.latencyMs);
   if (o.outcome === "created" || o.outcome === "updated") {
     const k = pushKey(o.function, o.store, o.remoteKey);
     pushes.set(k, (pushes.get(k) ?? 0) + 1);
@@ -164,101 +165,38 @@ const pipelineOptions = {
   onOutcome,
 };
 
-// --- reading the destinations -------------------------------------------------------------------
+// --- reading the destinations (bench/latency-reader.ts, in its own process) ----------------------
 
-const credentials = { accessKeyId: "bench", secretAccessKey: "bench" };
-const readers: Record<Store, (remoteKey: string) => Promise<string | undefined>> = {
-  aws: (() => {
-    const sm = new SecretsManagerClient({ region: aws.region, endpoint: aws.url, credentials });
-    return async (key) => {
-      try {
-        return (await sm.send(new GetSecretValueCommand({ SecretId: key }))).SecretString;
-      } catch (err) {
-        if ((err as Error).name === "ResourceNotFoundException") return undefined;
-        throw err;
-      }
-    };
-  })(),
-  gcp: (() => {
-    if (!gcp) return async () => undefined;
-    const [host, port] = gcp.host.split(":");
-    const noCredentials = {
-      getRequestHeaders: async () => new Headers(),
-      fetch: (u: string, o: RequestInit) => fetch(u, o),
-    };
-    const sm = new SecretManagerServiceClient({
-      fallback: true,
-      apiEndpoint: host,
-      port: Number(port),
-      protocol: "http",
-      auth: noCredentials as never,
-    });
-    return async (key) => {
-      try {
-        const [version] = await sm.accessSecretVersion({
-          name: `projects/${GCP_PROJECT}/secrets/${key}/versions/latest`,
-        });
-        return Buffer.from(version.payload?.data ?? "").toString();
-      } catch (err) {
-        if ((err as { code?: unknown }).code === 5) return undefined; // NOT_FOUND
-        throw err;
-      }
-    };
-  })(),
-  azure: (() => {
-    if (!azure) return async () => undefined;
-    const token: TokenCredential = {
-      getToken: async () => ({ token: "bench", expiresOnTimestamp: Date.now() + 3_600_000 }),
-    };
-    const kv = new SecretClient(azure.url, token, {
-      disableChallengeResourceVerification: true,
-      tlsOptions: { ca: azure.caCertPem },
-    });
-    return async (key) => {
-      try {
-        return (await kv.getSecret(key)).value;
-      } catch (err) {
-        if ((err as { statusCode?: unknown }).statusCode === 404) return undefined;
-        throw err;
-      }
-    };
-  })(),
+const reader = fork(fileURLToPath(new URL("./latency-reader.ts", import.meta.url)), [], {
+  execArgv: ["--import", import.meta.resolve("tsx")],
+});
+const replies = new Map<number, (ms: number | undefined) => void>();
+reader.on("message", (m: { ready?: true; id?: number; ms?: number }) => {
+  if (m.id !== undefined) replies.get(m.id)?.(m.ms);
+  replies.delete(m.id ?? -1);
+});
+const config: ReaderConfig = {
+  ...(stores.includes("aws") ? { aws: { endpoint: aws.url, region: aws.region } } : {}),
+  ...(gcp ? { gcp: { host: gcp.host, project: GCP_PROJECT } } : {}),
+  ...(azure ? { azure: { url: azure.url, caPem: azure.caCertPem } } : {}),
 };
-
-let inFlight = 0;
-const waiting: (() => void)[] = [];
-/** Runs `read` with at most MAX_READS reads in flight. */
-async function bounded<T>(read: () => Promise<T>): Promise<T> {
-  while (inFlight >= MAX_READS) await new Promise<void>((resolve) => waiting.push(resolve));
-  inFlight++;
-  try {
-    return await read();
-  } finally {
-    inFlight--;
-    waiting.shift()?.();
-  }
-}
-
-/** Ms from `returnedAt` until every store holds `seq` (or later) of the path; undefined on timeout. */
-async function readable(
+await new Promise<void>((resolve) => {
+  reader.once("message", () => resolve());
+  reader.send(config);
+});
+let nextRead = 0;
+/** Ms from `since` until every store holds `seq` (or later) of the path; undefined on timeout. */
+function readable(
   vaultPath: string,
   seq: number,
-  returnedAt: number,
+  since: number,
   timeoutMs: number,
 ): Promise<number | undefined> {
-  const key = remoteKeyOf(vaultPath);
-  const seen = await Promise.all(
-    stores.map(async (store) => {
-      while (performance.now() - returnedAt < timeoutMs) {
-        const text = await bounded(() => readers[store](key));
-        const at = performance.now();
-        if (text !== undefined && Number((JSON.parse(text) as { seq?: string }).seq) >= seq) return at;
-        await sleep(pollDelayMs(at - returnedAt));
-      }
-      return undefined;
-    }),
-  );
-  return seen.some((t) => t === undefined) ? undefined : Math.max(...(seen as number[])) - returnedAt;
+  const id = ++nextRead;
+  return new Promise((resolve) => {
+    replies.set(id, resolve);
+    reader.send({ id, key: remoteKeyOf(vaultPath), seq, since, timeoutMs } satisfies ReadRequest);
+  });
 }
 
 // --- measuring ------------------------------------------------------------------------------------
@@ -304,8 +242,8 @@ function pushCounts(fn: string, keys: string[]): string {
 console.log(`pushsync latency benchmark
 stores: ${stores.join(", ")}; ${PATHS} Vault paths, each pushed by its own PushSecret to every store
 no latency injected; latency = Vault write returned → new value readable from every destination
-(official SDKs, each destination read for the written path only: every 5 ms for 100 ms, then every
-20 ms for a second, then every 100 ms; at most ${MAX_READS} reads in flight)
+(read in a separate process with the official SDKs, for the written path only: every 5 ms for
+100 ms, then every 20 ms for a second, then every 100 ms; at most 8 reads in flight)
 `);
 
 let pipeline: Pipeline | undefined;
@@ -319,9 +257,11 @@ try {
   pushes.clear();
 
   const events = await measure(WRITES, 1000 / RATE, 30_000);
+  const pushed = { latencies: pushLatencies.splice(0).sort((a, b) => a - b), lost: 0, wallMs: 0 };
   console.log(`event-driven: Vault audit device → forwarder → SQS FIFO → ${PUSH_WORKERS} push worker process(es)
   ${WRITES} writes at ${RATE}/s over ${PATHS} paths, all readable after ${ms(events.wallMs)}: ${((WRITES - events.lost) / (events.wallMs / 1000)).toFixed(1)} events/s
   latency  ${percentiles(events)}${events.lost ? `  (${events.lost} never readable)` : ""}
+  (the push worker's log: audit entry time → push done, per entry: ${percentiles(pushed)})
   pushes   ${pushCounts("push-worker", allPaths.slice(0, PATHS).map(remoteKeyOf))} for ${WRITES} writes`);
 
   const burstStart = performance.now();
@@ -366,6 +306,7 @@ try {
   await pipeline?.close();
   await Promise.all([vault.close(), aws.close(), gcp?.close(), azure?.close()]);
   await new Promise((resolve) => log.end(resolve));
+  reader.disconnect();
   rmSync(scratch, { recursive: true, force: true });
 }
 console.log("");
