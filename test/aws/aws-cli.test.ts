@@ -2,25 +2,13 @@
  * The AWS CLI (Python, botocore) against the local AWS, unchanged but for --endpoint-url.
  * Skipped when `aws` is not installed, except under CI, where it must be.
  */
-import { execFile, execFileSync } from "node:child_process";
-import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type LocalAws, startLocalAws } from "../../infra/local/aws/index.ts";
+import { awsCli, hasCommand, skipWithout } from "../support/clients.ts";
 
-const run = promisify(execFile);
+const installed = hasCommand("aws", ["--version"]);
 
-function cliInstalled(): boolean {
-  try {
-    execFileSync("aws", ["--version"], { stdio: "ignore" });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-const installed = cliInstalled();
-
-describe.skipIf(!installed && !process.env.CI)("AWS CLI against the local AWS", () => {
+describe.skipIf(skipWithout(installed))("AWS CLI against the local AWS", () => {
   let aws: LocalAws;
 
   beforeAll(async () => {
@@ -30,30 +18,8 @@ describe.skipIf(!installed && !process.env.CI)("AWS CLI against the local AWS", 
     await aws?.close();
   });
 
-  /** Runs `aws secretsmanager <args>` and returns its exit code, parsed JSON output and stderr. */
-  async function cli(
-    ...args: string[]
-  ): Promise<{ code: number; json: Record<string, unknown>; stderr: string }> {
-    const env = {
-      PATH: process.env.PATH ?? "",
-      HOME: process.env.HOME ?? "/tmp",
-      AWS_ACCESS_KEY_ID: "test",
-      AWS_SECRET_ACCESS_KEY: "test",
-      AWS_DEFAULT_REGION: "us-east-1",
-      AWS_CONFIG_FILE: "/dev/null",
-      AWS_SHARED_CREDENTIALS_FILE: "/dev/null",
-      AWS_MAX_ATTEMPTS: "1",
-      AWS_PAGER: "",
-    };
-    const argv = ["--endpoint-url", aws.url, "--output", "json", "secretsmanager", ...args];
-    try {
-      const { stdout, stderr } = await run("aws", argv, { env });
-      return { code: 0, json: stdout.trim() ? (JSON.parse(stdout) as Record<string, unknown>) : {}, stderr };
-    } catch (err) {
-      const e = err as { code?: number; stderr?: string };
-      return { code: e.code ?? -1, json: {}, stderr: e.stderr ?? "" };
-    }
-  }
+  /** Runs `aws secretsmanager <args>` against the local AWS. */
+  const cli = (...args: string[]) => awsCli(aws.url, "secretsmanager", ...args);
 
   it("is installed (CI installs it)", () => {
     expect(installed, "the aws CLI must be on PATH when CI is set").toBe(true);

@@ -2,19 +2,16 @@
  * The Python Azure SDK (Debian's python3-azure), unchanged, against the local vault over HTTPS.
  * Skipped when the SDK is not importable, except under CI, where its absence is a failure.
  */
-import { execFile, spawnSync } from "node:child_process";
+import { execFile } from "node:child_process";
 import path from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { PYTHON, canImport, clientsRequired } from "../support/clients.ts";
 import { sdkClient, startTestAzure } from "./helpers.ts";
 import type { TestAzure } from "./helpers.ts";
 
-const PYTHON = "/usr/bin/python3";
 const SCRIPT = path.join(import.meta.dirname, "python_client.py");
-const importable =
-  spawnSync(PYTHON, ["-c", "import azure.keyvault.secrets, azure.identity"], { timeout: 20_000 }).status ===
-  0;
-const required = Boolean(process.env.CI);
+const importable = canImport(PYTHON, "azure.keyvault.secrets, azure.identity", 20_000);
 
 let azure: TestAzure;
 beforeAll(async () => {
@@ -25,7 +22,7 @@ afterAll(async () => {
 });
 
 describe("Python Azure SDK against the local Key Vault", () => {
-  it.runIf(required && !importable)("is installed under CI", () => {
+  it.runIf(clientsRequired && !importable)("is installed under CI", () => {
     expect.fail(
       `${PYTHON} cannot import azure.keyvault.secrets and azure.identity: apt-get install -y python3-azure`,
     );

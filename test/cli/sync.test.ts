@@ -4,10 +4,11 @@
  * a changed Vault secret is pushed again, and what was pushed reads back with each vendor's own
  * non-JavaScript client: the AWS CLI, gcloud and the Python Azure SDK.
  */
-import { execFile, execFileSync, spawnSync } from "node:child_process";
+import { execFile } from "node:child_process";
 import path from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { PYTHON, canImport, hasCommand, skipWithout } from "../support/clients.ts";
 import { examples, json, pushsync, startClouds, writes, type Clouds } from "./helpers.ts";
 
 interface PlanJson {
@@ -120,16 +121,8 @@ describe("pushsync plan and sync on the examples", () => {
     ]);
   });
 
-  const awsCli = (() => {
-    try {
-      execFileSync("aws", ["--version"], { stdio: "ignore" });
-      return true;
-    } catch {
-      return false;
-    }
-  })();
-
-  it.skipIf(!awsCli && !process.env.CI)("leaves values the AWS CLI reads back", async () => {
+  const awsCli = hasCommand("aws", ["--version"]);
+  it.skipIf(skipWithout(awsCli))("leaves values the AWS CLI reads back", async () => {
     expect(awsCli, "the aws CLI must be on PATH when CI is set").toBe(true);
     const { stdout } = await promisify(execFile)(
       "aws",
@@ -162,8 +155,8 @@ describe("pushsync plan and sync on the examples", () => {
     });
   });
 
-  const gcloud = spawnSync("gcloud", ["--version"], { stdio: "ignore", timeout: 60_000 }).status === 0;
-  it.skipIf(!gcloud && !process.env.CI)(
+  const gcloud = hasCommand("gcloud", ["--version"], 60_000);
+  it.skipIf(skipWithout(gcloud))(
     "leaves values gcloud reads back from the local GCP",
     async () => {
       expect(gcloud, "gcloud must be on PATH when CI is set").toBe(true);
@@ -189,10 +182,8 @@ describe("pushsync plan and sync on the examples", () => {
     70_000,
   );
 
-  const PYTHON = "/usr/bin/python3";
-  const azureSdk =
-    spawnSync(PYTHON, ["-c", "import azure.keyvault.secrets"], { timeout: 20_000 }).status === 0;
-  it.skipIf(!azureSdk && !process.env.CI)(
+  const azureSdk = canImport(PYTHON, "azure.keyvault.secrets", 20_000);
+  it.skipIf(skipWithout(azureSdk))(
     "leaves values the Python Azure SDK reads back from the local Key Vault",
     async () => {
       expect(azureSdk, `${PYTHON} must import azure.keyvault.secrets when CI is set`).toBe(true);

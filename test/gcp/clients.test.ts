@@ -3,7 +3,7 @@
  * gcloud runs without a login: CLOUDSDK_AUTH_ACCESS_TOKEN supplies a token and
  * CLOUDSDK_API_ENDPOINT_OVERRIDES_SECRETMANAGER points it here. Skipped where gcloud is not installed.
  */
-import { execFile, spawnSync } from "node:child_process";
+import { execFile } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -11,10 +11,11 @@ import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type LocalGcp, startLocalGcp } from "../../infra/local/gcp/server.ts";
 import { crc32c } from "../../shared/providers/gcp-secret-manager/crc32c.ts";
+import { hasCommand } from "../support/clients.ts";
 
 const run = promisify(execFile);
-const hasGcloud = spawnSync("gcloud", ["--version"], { stdio: "ignore" }).status === 0;
-const hasCurl = spawnSync("curl", ["--version"], { stdio: "ignore" }).status === 0;
+const hasGcloud = hasCommand("gcloud", ["--version"]);
+const hasCurl = hasCommand("curl", ["--version"]);
 
 let gcp: LocalGcp;
 let dir: string;

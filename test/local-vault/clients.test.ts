@@ -1,24 +1,14 @@
-import { execFile, execFileSync } from "node:child_process";
+import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startLocalVault, type LocalVault } from "../../infra/local/vault/index.ts";
+import { PYTHON, canImport, hasCommand, skipWithout } from "../support/clients.ts";
 
 // Clients written elsewhere must work unchanged: the Python hvac library (Debian package
 // python3-hvac, run with the system interpreter) and curl as Vault's API docs use it.
 const run = promisify(execFile);
-const PYTHON = "/usr/bin/python3";
-
-function works(cmd: string, args: string[]): boolean {
-  try {
-    execFileSync(cmd, args, { stdio: "ignore" });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-const hvacInstalled = works(PYTHON, ["-c", "import hvac"]);
-const curlInstalled = works("curl", ["--version"]);
+const hvacInstalled = canImport(PYTHON, "hvac");
+const curlInstalled = hasCommand("curl", ["--version"]);
 
 const hvacScript = `
 import json, sys, hvac
@@ -56,7 +46,7 @@ describe("local Vault: third-party clients", () => {
   });
 
   // In CI the package is installed, so a missing hvac fails there instead of skipping.
-  it.skipIf(!hvacInstalled && !process.env.CI)("hvac writes, reads, lists, deletes and logs in", async () => {
+  it.skipIf(skipWithout(hvacInstalled))("hvac writes, reads, lists, deletes and logs in", async () => {
     expect(hvacInstalled, "python3-hvac is not installed (apt-get install -y python3-hvac)").toBe(true);
     const { stdout } = await run(PYTHON, ["-c", hvacScript, vault.url, vault.rootToken], { timeout: 15_000 });
     expect(JSON.parse(stdout)).toEqual({
