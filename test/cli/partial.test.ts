@@ -9,6 +9,7 @@ import { rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { json, manifestDir, pushsync, startClouds, type Clouds } from "./helpers.ts";
+import { awsStore, vaultStore, yamlDocs } from "../support/manifests.ts";
 
 interface Rows {
   rows?: { pushSecret?: string; remoteKey: string; property?: string; action: string; reason?: string }[];
@@ -18,20 +19,7 @@ interface Rows {
 }
 
 const stores = `
-apiVersion: external-secrets.io/v1
-kind: ClusterSecretStore
-metadata: { name: vault }
-spec:
-  provider:
-    vault: { server: "http://127.0.0.1:8200", path: secret, version: v2 }
----
-apiVersion: external-secrets.io/v1
-kind: SecretStore
-metadata: { name: aws, namespace: default }
-spec:
-  provider:
-    aws: { service: SecretsManager, region: us-east-1, secretsManager: { forceDeleteWithoutRecovery: true } }
-`;
+${yamlDocs(vaultStore(), awsStore("forceDeleteWithoutRecovery: true"))}`;
 
 const push = (name: string, vaultPath: string, remoteKey: string, property = "") => `
 apiVersion: external-secrets.io/v1alpha1

@@ -19,39 +19,13 @@ import { localClouds } from "../../bin/commands/local.ts";
 import { KubeClient } from "../../functions/cluster/kube.ts";
 import type { LocalState } from "../../bin/lib/local-state.ts";
 import { PYTHON, canImport, clientsRequired } from "../support/clients.ts";
+import { awsStore, azureStore, gcpStore, vaultStore, yamlDocs } from "../support/manifests.ts";
 
 const CLI = path.resolve(import.meta.dirname, "../../bin/pushsync.mjs");
 const hvacInstalled = canImport(PYTHON, "hvac");
 
 const MANIFESTS = `
-apiVersion: external-secrets.io/v1
-kind: ClusterSecretStore
-metadata: { name: vault }
-spec:
-  provider:
-    vault: { server: "http://127.0.0.1:8200", path: secret, version: v2 }
----
-apiVersion: external-secrets.io/v1
-kind: SecretStore
-metadata: { name: aws, namespace: default }
-spec:
-  provider:
-    aws: { service: SecretsManager, region: us-east-1 }
----
-apiVersion: external-secrets.io/v1
-kind: SecretStore
-metadata: { name: gcp, namespace: default }
-spec:
-  provider:
-    gcpsm: { projectID: dev-test }
----
-apiVersion: external-secrets.io/v1
-kind: SecretStore
-metadata: { name: azure, namespace: default }
-spec:
-  provider:
-    azurekv: { vaultUrl: "https://127.0.0.1:8443", authType: ManagedIdentity }
----
+${yamlDocs(vaultStore(), awsStore(), gcpStore("dev-test"), azureStore("https://127.0.0.1:8443"))}---
 apiVersion: external-secrets.io/v1alpha1
 kind: PushSecret
 metadata: { name: seeded, namespace: default }

@@ -19,32 +19,13 @@ import { startLocalGcp, type LocalGcp } from "../../infra/local/gcp/server.ts";
 import { startLocalVault, type LocalVault } from "../../infra/local/vault/index.ts";
 import { createSqsSink } from "../../shared/events/sqs.ts";
 import type { VaultChangeEvent } from "../../shared/events/types.ts";
+import { awsStore, gcpStore, vaultStore, yamlDocs } from "../support/manifests.ts";
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
 const credentials = { accessKeyId: "test", secretAccessKey: "test" };
 
 const MANIFESTS = (vaultUrl: string) => `
-apiVersion: external-secrets.io/v1
-kind: ClusterSecretStore
-metadata: { name: vault }
-spec:
-  provider:
-    vault: { server: "${vaultUrl}", path: secret, version: v2 }
----
-apiVersion: external-secrets.io/v1
-kind: SecretStore
-metadata: { name: aws, namespace: default }
-spec:
-  provider:
-    aws: { service: SecretsManager, region: us-east-1 }
----
-apiVersion: external-secrets.io/v1
-kind: SecretStore
-metadata: { name: gcp, namespace: default }
-spec:
-  provider:
-    gcpsm: { projectID: pushsync-local }
----
+${yamlDocs(vaultStore(vaultUrl), awsStore(), gcpStore("pushsync-local"))}---
 apiVersion: external-secrets.io/v1alpha1
 kind: PushSecret
 metadata: { name: ok, namespace: default }

@@ -18,6 +18,7 @@ import { startLocalVault, type LocalVault, type LocalVaultOptions } from "../../
 import type { VaultChangeEvent } from "../../shared/events/types.ts";
 import { watchFromManifests, type WatchSet } from "../../shared/forwarder/watch.ts";
 import { loadManifests } from "../../shared/spec/index.ts";
+import { awsStore, vaultStore, yamlDocs } from "../support/manifests.ts";
 
 // Node 20 is this project's runtime; the SDK's notice about Node 22 is not under test.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
@@ -29,20 +30,7 @@ export const credentials = { accessKeyId: "test", secretAccessKey: "test" };
  * everything below secret/team/; ExternalSecret lat-find everything below secret/lat/.
  */
 export const MANIFESTS = `
-apiVersion: external-secrets.io/v1
-kind: ClusterSecretStore
-metadata: { name: vault }
-spec:
-  provider:
-    vault: { server: "http://127.0.0.1:8200", path: secret, version: v2 }
----
-apiVersion: external-secrets.io/v1
-kind: SecretStore
-metadata: { name: aws, namespace: default }
-spec:
-  provider:
-    aws: { service: SecretsManager, region: us-east-1 }
----
+${yamlDocs(vaultStore(), awsStore())}---
 apiVersion: external-secrets.io/v1alpha1
 kind: PushSecret
 metadata: { name: push-db, namespace: default }

@@ -20,6 +20,7 @@ import { GetSecretValueCommand, SecretsManagerClient } from "@aws-sdk/client-sec
 import { startLocalAws, type LocalAws } from "../../infra/local/aws/index.ts";
 import { startLocalGcp, type LocalGcp } from "../../infra/local/gcp/server.ts";
 import { startLocalVault, type LocalVault } from "../../infra/local/vault/index.ts";
+import { awsStore, gcpStore, vaultStore, yamlDocs } from "../support/manifests.ts";
 import type { VaultChangeEvent } from "../../shared/events/types.ts";
 
 /** The function's role credentials, as Lambda puts them in the environment. */
@@ -70,27 +71,11 @@ export function writeManifests(s: Stack): string {
   const { vault } = s;
   const dir = mkdtempSync(join(tmpdir(), "pushsync-lambda-manifests-"));
   s.scratch.push(dir);
-  const stores = `apiVersion: external-secrets.io/v1
-kind: ClusterSecretStore
-metadata: { name: vault }
-spec:
-  provider:
-    vault: { server: "${vault.url}", path: secret, version: v2 }
----
-apiVersion: external-secrets.io/v1
-kind: SecretStore
-metadata: { name: aws, namespace: default }
-spec:
-  provider:
-    aws: { service: SecretsManager, region: us-east-1, secretsManager: { recoveryWindowInDays: 7 } }
----
-apiVersion: external-secrets.io/v1
-kind: SecretStore
-metadata: { name: gcp, namespace: default }
-spec:
-  provider:
-    gcpsm: { projectID: pushsync-local }
-`;
+  const stores = yamlDocs(
+    vaultStore(vault.url),
+    awsStore("recoveryWindowInDays: 7"),
+    gcpStore("pushsync-local"),
+  );
   const pushes = PUSHES.map(
     (p) => `apiVersion: external-secrets.io/v1alpha1
 kind: PushSecret

@@ -13,6 +13,7 @@ import { SecretClient } from "@azure/keyvault-secrets";
 import { listen, sendJson, type Listening } from "../../infra/local/common/server.ts";
 import { startLocalAzure, type LocalAzure } from "../../infra/local/azure/index.ts";
 import { startLocalVault, type LocalVault } from "../../infra/local/vault/index.ts";
+import { azureStore, vaultStore, yamlDocs } from "../support/manifests.ts";
 import { Counters } from "../../shared/observability/counters.ts";
 import { rsaKey, signJwt, WEBHOOK_SECRET, type RsaKey } from "../functions-gcp/helpers.ts";
 
@@ -177,20 +178,7 @@ export async function startStack(): Promise<Stack> {
   const manifestsDir = mkdtempSync(join(tmpdir(), "pushsync-azure-functions-"));
   writeFileSync(
     join(manifestsDir, "stores.yaml"),
-    `apiVersion: external-secrets.io/v1
-kind: ClusterSecretStore
-metadata: { name: vault }
-spec:
-  provider:
-    vault: { server: "${vault.url}", path: secret, version: v2 }
----
-apiVersion: external-secrets.io/v1
-kind: SecretStore
-metadata: { name: azure, namespace: default }
-spec:
-  provider:
-    azurekv: { vaultUrl: "${azure.url}", tenantId: ${TENANT}, authType: ManagedIdentity }
-`,
+    yamlDocs(vaultStore(vault.url), azureStore(azure.url, TENANT)),
   );
   writeFileSync(
     join(manifestsDir, "pushes.yaml"),

@@ -12,6 +12,7 @@ import { SecretManagerServiceClient } from "@google-cloud/secret-manager";
 import { listen, readBody, sendJson, type Listening } from "../../infra/local/common/server.ts";
 import { startLocalGcp, type LocalGcp } from "../../infra/local/gcp/server.ts";
 import { startLocalVault, type LocalVault } from "../../infra/local/vault/index.ts";
+import { gcpStore, vaultStore, yamlDocs } from "../support/manifests.ts";
 import type { VaultChangeEvent } from "../../shared/events/types.ts";
 import { signWebhook } from "../../shared/events/webhook.ts";
 import { Counters } from "../../shared/observability/counters.ts";
@@ -210,23 +211,7 @@ export async function startStack(): Promise<Stack> {
   const metadata = await startMetadataServer();
   await configureGcpAuth(vault, metadata);
   const manifestsDir = mkdtempSync(join(tmpdir(), "pushsync-gcp-functions-"));
-  writeFileSync(
-    join(manifestsDir, "stores.yaml"),
-    `apiVersion: external-secrets.io/v1
-kind: ClusterSecretStore
-metadata: { name: vault }
-spec:
-  provider:
-    vault: { server: "${vault.url}", path: secret, version: v2 }
----
-apiVersion: external-secrets.io/v1
-kind: SecretStore
-metadata: { name: gcp, namespace: default }
-spec:
-  provider:
-    gcpsm: { projectID: ${PROJECT} }
-`,
-  );
+  writeFileSync(join(manifestsDir, "stores.yaml"), yamlDocs(vaultStore(vault.url), gcpStore(PROJECT)));
   writeFileSync(
     join(manifestsDir, "pushes.yaml"),
     PUSHES.map(

@@ -14,6 +14,7 @@ import { listen, readBody, type Listening } from "../../infra/local/common/serve
 import type { VaultChangeEvent } from "../../shared/events/types.ts";
 import { verifyWebhook } from "../../shared/events/webhook.ts";
 import { silentLogger } from "../../shared/observability/logger.ts";
+import { azureStore } from "../support/manifests.ts";
 import { startStack, WEBHOOK_SECRET, type Stack } from "./helpers.ts";
 
 const root = path.join(import.meta.dirname, "..", "..");
@@ -72,13 +73,7 @@ beforeAll(async () => {
   s = await startStack();
   writeFileSync(
     path.join(s.manifestsDir, "hub.yaml"),
-    `apiVersion: external-secrets.io/v1
-kind: SecretStore
-metadata: { name: azure, namespace: default }
-spec:
-  provider:
-    azurekv: { vaultUrl: "https://pushsync.vault.azure.net", authType: ManagedIdentity }
----
+    `${azureStore("https://pushsync.vault.azure.net")}---
 apiVersion: external-secrets.io/v1alpha1
 kind: PushSecret
 metadata: { name: hub-z, namespace: default }
