@@ -12,7 +12,6 @@
 import { createWriteStream, existsSync, statSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import path from "node:path";
-import { parseArgs } from "node:util";
 import {
   FINGERPRINT_KEY_ENV,
   FINGERPRINT_KEY_FILE_ENV,
@@ -26,6 +25,7 @@ import {
   startPullerExample,
   type ClusterExample,
 } from "../lib/dev/cluster.ts";
+import { parseOptions, usageError } from "../lib/command.ts";
 import { MAX_RECEIVE_COUNT, startPipeline, type Pipeline, type Pusher } from "../lib/dev/pipeline.ts";
 import { StatusTable } from "../lib/dev/table.ts";
 import { exportLine, LOCAL_STATE_FILE, localEnv, type LocalState } from "../lib/local-state.ts";
@@ -227,13 +227,9 @@ Endpoints written to ${LOCAL_STATE_FILE}.`);
 }
 
 function parse(argv: string[]): Args | number {
-  const usage = (message: string): number => {
-    console.error(`pushsync dev: ${message}\n\n${help}`);
-    return 2;
-  };
-  let values;
-  try {
-    values = parseArgs({
+  const usage = usageError("dev", help);
+  const parsed = parseOptions(
+    {
       args: argv,
       options: {
         manifests: { type: "string", default: DEFAULT_MANIFESTS },
@@ -246,14 +242,12 @@ function parse(argv: string[]): Args | number {
         "no-tty": { type: "boolean", default: false },
         help: { type: "boolean", short: "h" },
       },
-    }).values as Record<string, string | boolean | undefined>;
-  } catch (err) {
-    return usage((err as Error).message);
-  }
-  if (values.help) {
-    console.log(help);
-    return 0;
-  }
+    },
+    usage,
+    help,
+  );
+  if (typeof parsed === "number") return parsed;
+  const values = parsed as Record<string, string | boolean | undefined>;
   const ports: Record<string, number> = {};
   for (const name of PORT_NAMES) {
     const text = values[`port-${name}`];

@@ -4,7 +4,6 @@
  * shared/forwarder/forwarder.ts). Logs are JSON lines on stderr; they carry paths and counts,
  * never values.
  */
-import { parseArgs } from "node:util";
 import type { WatchedPath } from "../../shared/events/index-paths.ts";
 import type { EventSink } from "../../shared/events/sink.ts";
 import { createSqsSink } from "../../shared/events/sqs.ts";
@@ -13,10 +12,11 @@ import { trimSlashes, type VaultChangeEvent } from "../../shared/events/types.ts
 import { createWebhookSink } from "../../shared/events/webhook.ts";
 import { startForwarder, type Forwarder, type ForwarderOptions } from "../../shared/forwarder/forwarder.ts";
 import { pathsForStores, watchFromManifests } from "../../shared/forwarder/watch.ts";
-import { createLogger, type Logger } from "../../shared/observability/logger.ts";
+import type { Logger } from "../../shared/observability/logger.ts";
 import { formatDiagnostic, loadManifests, resolvePushSecrets } from "../../shared/spec/index.ts";
 import { authFromEnv } from "../../shared/vault/env.ts";
 import { VaultHttp } from "../../shared/vault/http.ts";
+import { loggedCommand, parseOptions, usageError } from "../lib/command.ts";
 import { localEnv, readLocalState } from "../lib/local-state.ts";
 
 const help = `pushsync forward [options]
@@ -72,17 +72,7 @@ interface Args {
   local: boolean;
 }
 
-export default async function forward(argv: string[]): Promise<number> {
-  const args = parse(argv);
-  if (typeof args === "number") return args;
-  const log = createLogger({ base: { command: "forward" } });
-  try {
-    return await run(args, log);
-  } catch (err) {
-    log.error("forward failed", { err });
-    return 1;
-  }
-}
+export default loggedCommand("forward", parse, run);
 
 async function run(args: Args, log: Logger): Promise<number> {
   if (args.local) {
@@ -180,13 +170,9 @@ async function run(args: Args, log: Logger): Promise<number> {
 }
 
 function parse(argv: string[]): Args | number {
-  const usage = (message: string): number => {
-    console.error(`pushsync forward: ${message}\n\n${help}`);
-    return 2;
-  };
-  let values;
-  try {
-    values = parseArgs({
+  const usage = usageError("forward", help);
+  const values = parseOptions(
+    {
       args: argv,
       options: {
         manifests: { type: "string", multiple: true },
@@ -203,14 +189,11 @@ function parse(argv: string[]): Args | number {
         local: { type: "boolean", default: false },
         help: { type: "boolean", short: "h" },
       },
-    }).values;
-  } catch (err) {
-    return usage((err as Error).message);
-  }
-  if (values.help) {
-    console.log(help);
-    return 0;
-  }
+    },
+    usage,
+    help,
+  );
+  if (typeof values === "number") return values;
   const auditListen = hostPort(values["audit-listen"]);
   if (typeof auditListen === "string") return usage(`--audit-listen: ${auditListen}`);
   const metricsListen = hostPort(values["metrics-listen"]);

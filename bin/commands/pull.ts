@@ -4,13 +4,13 @@
  * names, paths and counts, never values.
  */
 import { readFileSync } from "node:fs";
-import { parseArgs } from "node:util";
 import { KubeClient } from "../../functions/cluster/kube.ts";
 import { startPuller, type PullerOptions } from "../../functions/cluster/puller.ts";
 import { loadFingerprintKey } from "../../shared/engine/fingerprint.ts";
-import { createLogger, type Logger } from "../../shared/observability/logger.ts";
+import type { Logger } from "../../shared/observability/logger.ts";
 import { parseDuration } from "../../shared/spec/index.ts";
 import { authFromEnv } from "../../shared/vault/env.ts";
+import { loggedCommand, parseOptions, usageError } from "../lib/command.ts";
 import { hostPort } from "./forward.ts";
 
 const help = `pushsync pull [options]
@@ -65,17 +65,7 @@ interface Args {
   labelLeaderPod: boolean;
 }
 
-export default async function pull(argv: string[]): Promise<number> {
-  const args = parse(argv);
-  if (typeof args === "number") return args;
-  const log = createLogger({ base: { command: "pull" } });
-  try {
-    return await run(args, log);
-  } catch (err) {
-    log.error("pull failed", { err });
-    return 1;
-  }
-}
+export default loggedCommand("pull", parse, run);
 
 async function run(args: Args, log: Logger): Promise<number> {
   const client = KubeClient.load(args.kubeconfig);
@@ -132,13 +122,9 @@ async function run(args: Args, log: Logger): Promise<number> {
 }
 
 function parse(argv: string[]): Args | number {
-  const usage = (message: string): number => {
-    console.error(`pushsync pull: ${message}\n\n${help}`);
-    return 2;
-  };
-  let values;
-  try {
-    values = parseArgs({
+  const usage = usageError("pull", help);
+  const values = parseOptions(
+    {
       args: argv,
       options: {
         kubeconfig: { type: "string" },
@@ -156,14 +142,11 @@ function parse(argv: string[]): Args | number {
         "label-leader-pod": { type: "boolean", default: false },
         help: { type: "boolean", short: "h" },
       },
-    }).values;
-  } catch (err) {
-    return usage((err as Error).message);
-  }
-  if (values.help) {
-    console.log(help);
-    return 0;
-  }
+    },
+    usage,
+    help,
+  );
+  if (typeof values === "number") return values;
   const durations: Record<string, number> = {};
   for (const name of ["lease-duration", "renew-deadline", "retry-period"] as const) {
     try {
