@@ -16,7 +16,7 @@ import type { Logger } from "../../shared/observability/logger.ts";
 import { formatDiagnostic, loadManifests, resolvePushSecrets } from "../../shared/spec/index.ts";
 import { authFromEnv } from "../../shared/vault/env.ts";
 import { VaultHttp } from "../../shared/vault/http.ts";
-import { loggedCommand, parseOptions, usageError } from "../lib/command.ts";
+import { loggedCommand, parseOptions, untilStopped, usageError } from "../lib/command.ts";
 import { localEnv, readLocalState } from "../lib/local-state.ts";
 
 const help = `pushsync forward [options]
@@ -153,15 +153,7 @@ async function run(args: Args, log: Logger): Promise<number> {
     }
   }
 
-  await new Promise<void>((resolve) => {
-    const done = (): void => {
-      process.off("SIGINT", done);
-      process.off("SIGTERM", done);
-      resolve();
-    };
-    process.on("SIGINT", done);
-    process.on("SIGTERM", done);
-  });
+  await untilStopped();
   log.info("stopping");
   // The device goes first: Vault must stop writing to a listener that is about to close.
   await device?.disable().catch((err: unknown) => log.warn("cannot disable the audit device", { err }));

@@ -10,7 +10,7 @@ import { loadFingerprintKey } from "../../shared/engine/fingerprint.ts";
 import type { Logger } from "../../shared/observability/logger.ts";
 import { parseDuration } from "../../shared/spec/index.ts";
 import { authFromEnv } from "../../shared/vault/env.ts";
-import { loggedCommand, parseOptions, usageError } from "../lib/command.ts";
+import { loggedCommand, parseOptions, untilStopped, usageError } from "../lib/command.ts";
 import { hostPort } from "./forward.ts";
 
 const help = `pushsync pull [options]
@@ -106,15 +106,7 @@ async function run(args: Args, log: Logger): Promise<number> {
   const puller = await startPuller(options);
   if (puller.port !== undefined)
     log.info(`listening on ${args.listen!.host}:${puller.port}`, { port: puller.port });
-  await new Promise<void>((resolve) => {
-    const done = (): void => {
-      process.off("SIGINT", done);
-      process.off("SIGTERM", done);
-      resolve();
-    };
-    process.on("SIGINT", done);
-    process.on("SIGTERM", done);
-  });
+  await untilStopped();
   log.info("stopping");
   await puller.close();
   client.close();

@@ -1,4 +1,7 @@
-/** What the long-running commands (forward, pull, dev) share: usage errors, --help, and the logged run. */
+/**
+ * What the long-running commands (forward, pull, dev) share: usage errors and --help; forward and
+ * pull also the logged run and the wait for a stop signal.
+ */
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { createLogger, type Logger } from "../../shared/observability/logger.ts";
 
@@ -55,4 +58,17 @@ export function loggedCommand<A>(
       return 1;
     }
   };
+}
+
+/** Resolves at the first SIGINT or SIGTERM, then leaves both signals to Node's default again. */
+export function untilStopped(): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      process.off("SIGINT", done);
+      process.off("SIGTERM", done);
+      resolve();
+    };
+    process.on("SIGINT", done);
+    process.on("SIGTERM", done);
+  });
 }
