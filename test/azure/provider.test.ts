@@ -6,6 +6,7 @@ import type { AzureKeyVaultProviderOptions } from "../../shared/providers/azure-
 import type { PushRequest, RemoteSecretState, SecretStoreProvider } from "../../shared/providers/types.ts";
 import { StaticCredential, sdkClient, startTestAzure } from "./helpers.ts";
 import type { TestAzure } from "./helpers.ts";
+import { rejection as rejectionOf } from "../support/rejection.ts";
 
 let azure: TestAzure;
 let unique = 0;
@@ -45,14 +46,7 @@ async function collect(p: SecretStoreProvider): Promise<RemoteSecretState[]> {
   return out;
 }
 
-async function rejection(promise: Promise<unknown>): Promise<ProviderError> {
-  const err = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(ProviderError);
-  return err as ProviderError;
-}
+const rejection = (promise: Promise<unknown>) => rejectionOf(promise, ProviderError);
 
 beforeAll(async () => {
   azure = await startTestAzure();

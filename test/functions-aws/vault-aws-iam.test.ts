@@ -14,6 +14,7 @@ import {
   type VaultLoginClient,
 } from "../../shared/vault/index.ts";
 import { configureAwsAuth, ROLE_ARN, ROLE_CREDENTIALS, SERVER_ID } from "./helpers.ts";
+import { rejection } from "../support/rejection.ts";
 
 let vault: LocalVault;
 beforeAll(async () => {
@@ -36,15 +37,6 @@ async function readWith(options: Partial<AwsIamAuthOptions>) {
   } finally {
     await source.close();
   }
-}
-
-async function rejection(promise: Promise<unknown>): Promise<Error> {
-  const err = await promise.then(
-    () => undefined,
-    (e: unknown) => e as Error,
-  );
-  expect(err, "expected a rejection").toBeInstanceOf(Error);
-  return err!;
 }
 
 describe("the login request", () => {

@@ -19,6 +19,7 @@ import {
   TENANT,
   type IdentityServer,
 } from "./helpers.ts";
+import { rejection } from "../support/rejection.ts";
 
 let vault: LocalVault;
 let identity: IdentityServer;
@@ -47,15 +48,6 @@ async function readWith(options: Partial<AzureAuthOptions>) {
   } finally {
     await source.close();
   }
-}
-
-async function rejection(promise: Promise<unknown>): Promise<Error> {
-  const err = await promise.then(
-    () => undefined,
-    (e: unknown) => e as Error,
-  );
-  expect(err, "expected a rejection").toBeInstanceOf(Error);
-  return err!;
 }
 
 /** Runs `fn` with token claims overridden. */

@@ -18,6 +18,7 @@ import {
   UNIQUE_ID,
   type MetadataServer,
 } from "./helpers.ts";
+import { rejection } from "../support/rejection.ts";
 
 let vault: LocalVault;
 let metadata: MetadataServer;
@@ -49,15 +50,6 @@ async function readWith(options: Partial<GcpAuthOptions>) {
   } finally {
     await source.close();
   }
-}
-
-async function rejection(promise: Promise<unknown>): Promise<Error> {
-  const err = await promise.then(
-    () => undefined,
-    (e: unknown) => e as Error,
-  );
-  expect(err, "expected a rejection").toBeInstanceOf(Error);
-  return err!;
 }
 
 describe("iam login (signJwt)", () => {

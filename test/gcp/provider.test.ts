@@ -9,6 +9,7 @@ import type {
   SecretStoreProvider,
 } from "../../shared/providers/types.ts";
 import { api, payload, seed } from "./helpers.ts";
+import { rejection as rejectionOf } from "../support/rejection.ts";
 
 const NUMBER = "123456789012";
 let gcp: LocalGcp;
@@ -63,14 +64,7 @@ async function versionStates(id: string): Promise<Record<string, string>> {
   );
 }
 
-async function rejection(promise: Promise<unknown>): Promise<ProviderError> {
-  const err = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(ProviderError);
-  return err as ProviderError;
-}
+const rejection = (promise: Promise<unknown>) => rejectionOf(promise, ProviderError);
 
 describe("GCP provider: push", () => {
   it("creates a secret with labels, annotations and the first version, in three calls", async () => {
