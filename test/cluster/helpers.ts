@@ -12,6 +12,7 @@ import { startLocalVault, type LocalVault } from "../../infra/local/vault/index.
 import { isConflict, isNotFound, KubeClient } from "../../functions/cluster/kube.ts";
 import { startPuller, type Puller, type PullerOptions } from "../../functions/cluster/puller.ts";
 import { createLogger } from "../../shared/observability/logger.ts";
+import { until } from "../support/until.ts";
 
 const HASH_KEY = Buffer.from("test-data-hash-key-0123456789");
 
@@ -185,21 +186,6 @@ export function decoded(secret: Json): Record<string, string> {
   );
 }
 
-/** Polls `check` until it returns something other than undefined/false, or fails after `timeoutMs`. */
-export async function until<T>(
-  check: () => Promise<T | undefined | false> | T | undefined | false,
-  timeoutMs = 5_000,
-  what = "condition",
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await check();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`${what} not met within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
 /** Waits for the Secret to exist with data for which `check` holds. */
 export function secretWith(
   kube: KubeClient,
@@ -253,3 +239,5 @@ export function expectNoValue(haystack: string, ...values: string[]): void {
   for (const v of values)
     expect(haystack.includes(v), `a secret value appeared in: ${haystack.slice(0, 200)}`).toBe(false);
 }
+
+export { until };

@@ -20,6 +20,7 @@ import { KubeClient } from "../../functions/cluster/kube.ts";
 import type { LocalState } from "../../bin/lib/local-state.ts";
 import { PYTHON, canImport, clientsRequired } from "../support/clients.ts";
 import { awsStore, azureStore, gcpStore, vaultStore, yamlDocs } from "../support/manifests.ts";
+import { until } from "../support/until.ts";
 
 const CLI = path.resolve(import.meta.dirname, "../../bin/pushsync.mjs");
 const hvacInstalled = canImport(PYTHON, "hvac");
@@ -63,19 +64,19 @@ let sm: SecretsManagerClient;
 let gsm: SecretManagerServiceClient;
 let kv: SecretClient;
 
-async function until<T>(
+/** Waits for `check` while pushsync dev runs; a failure shows what it printed. */
+function waitFor<T extends object | string | boolean | null | undefined>(
   what: string,
   check: () => T | Promise<T>,
   timeoutMs: number,
-): Promise<NonNullable<T>> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value) return value;
-    if (Date.now() > deadline || child.exitCode !== null)
-      throw new Error(`${what}: not seen\n--- stdout\n${stdout}\n--- stderr\n${stderr}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
+) {
+  const running = async () => {
+    if (child.exitCode !== null) throw new Error(`${what}: pushsync dev exited`);
+    return check();
+  };
+  return until(running, timeoutMs, what).catch((err: Error) => {
+    throw new Error(`${err.message}\n--- stdout\n${stdout}\n--- stderr\n${stderr}`);
+  });
 }
 
 /** Writes secret/<at> with hvac when installed (required under CI), else over Vault's HTTP API. */
@@ -143,7 +144,7 @@ async function writeAndWait(password: string): Promise<Record<keyof typeof reade
   const written = performance.now();
   const seen = await Promise.all(
     Object.entries(readers).map(async ([cloud, read]) => {
-      await until(`value in ${cloud}`, async () => (await read("dev-live")) === password, 10_000);
+      await waitFor(`value in ${cloud}`, async () => (await read("dev-live")) === password, 10_000);
       return [cloud, Math.round(performance.now() - written)] as const;
     }),
   );
@@ -197,7 +198,7 @@ beforeAll(async () => {
   child.stdout!.on("data", (d: Buffer) => (stdout += d.toString()));
   child.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
   exit = new Promise((resolve) => child.on("exit", (code) => resolve(code)));
-  await until("the ready line", () => stdout.includes("pushsync dev: ready"), 30_000);
+  await waitFor("the ready line", () => stdout.includes("pushsync dev: ready"), 30_000);
   state = JSON.parse(readFileSync(path.join(cwd, ".pushsync", "local.json"), "utf8")) as LocalState;
   sm = new SecretsManagerClient({
     endpoint: state.aws!.endpoint,
@@ -256,7 +257,7 @@ describe("pushsync dev", () => {
       "-",
       "reconciler",
     );
-    await until("the table", () => seeded.test(stdout), 5_000);
+    await waitFor("the table", () => seeded.test(stdout), 5_000);
     expect(stdout).toMatch(
       tableLine("VAULT PATH", "STORE", "REMOTE KEY", "STATE", "VERSION", "LAST PUSH", "PUSHED BY"),
     );
@@ -266,7 +267,7 @@ describe("pushsync dev", () => {
       ["default/gcp", "gcp-function"],
       ["default/azure", "azure-function"],
     ] as const)
-      await until(
+      await waitFor(
         `${store} in the table`,
         () => tableLine("secret/app/live", store, "dev-live", "synced", "deleted", "-", by).test(stdout),
         5_000,
@@ -293,7 +294,7 @@ describe("pushsync dev", () => {
           "(\\d+) ms",
           by,
         );
-        const match = await until(
+        const match = await waitFor(
           `${store}: the table line of version ${version}`,
           () => line.exec(stdout),
           5_000,
@@ -322,12 +323,12 @@ describe("pushsync dev", () => {
       }
     };
     try {
-      await until(
+      await waitFor(
         "the seeded value in Kubernetes",
         async () => (await password()) === "seeded-database-password",
         5_000,
       );
-      await until(
+      await waitFor(
         "the puller's row",
         () =>
           tableLine(
@@ -343,7 +344,7 @@ describe("pushsync dev", () => {
       );
       writeVault("app/database", "changed-database-password", "app");
       const written = performance.now();
-      await until(
+      await waitFor(
         "the new value in Kubernetes",
         async () => (await password()) === "changed-database-password",
         5_000,
@@ -358,7 +359,7 @@ describe("pushsync dev", () => {
         "(\\d+) ms",
         "puller",
       );
-      const row = await until("the puller's row after the write", () => line.exec(stdout), 5_000);
+      const row = await waitFor("the puller's row after the write", () => line.exec(stdout), 5_000);
       console.log(
         `pushsync dev: kubernetes written ${row[1]} ms after the Vault write (table), readable ${seen} ms after the client exited`,
       );
@@ -393,7 +394,7 @@ describe("pushsync dev", () => {
       });
       expect(res.status, url).toBe(401);
     }
-    const rejected = await until(
+    const rejected = await waitFor(
       "two rejections in the log",
       () => {
         const lines = readFileSync(path.join(cwd, ".pushsync", "dev.log"), "utf8")

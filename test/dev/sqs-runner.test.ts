@@ -20,6 +20,7 @@ import { startLocalVault, type LocalVault } from "../../infra/local/vault/index.
 import { createSqsSink } from "../../shared/events/sqs.ts";
 import type { VaultChangeEvent } from "../../shared/events/types.ts";
 import { awsStore, gcpStore, vaultStore, yamlDocs } from "../support/manifests.ts";
+import { until } from "../support/until.ts";
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
 const credentials = { accessKeyId: "test", secretAccessKey: "test" };
@@ -116,14 +117,6 @@ async function counts(queueUrl: string): Promise<Record<string, string>> {
   return out.Attributes ?? {};
 }
 
-async function until(what: string, check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
 describe("SQS runner", () => {
   it("deletes what the push worker pushed, redelivers what failed, and dead-letters it after 5 receives", async () => {
     const queue = await createQueues(sqs, 1, "dead-letter");
@@ -144,9 +137,9 @@ describe("SQS runner", () => {
       await writeAndPublish(queue.url, "app/ok", { password: "runner-ok-1" });
       await writeAndPublish(queue.url, "app/failing", { password: "runner-failing-1" });
       await until(
-        "the dead-letter queue",
         async () => (await counts(queue.dlqUrl)).ApproximateNumberOfMessages === "1",
         25_000,
+        "the dead-letter queue",
       );
     } finally {
       await runner.stop();
@@ -187,7 +180,7 @@ describe("SQS runner", () => {
     });
     try {
       await writeAndPublish(queue.url, "app/ok", { password: "runner-ok-2" });
-      await until("a delivery", async () => delivered.length === 1, 5_000);
+      await until(() => delivered.length === 1, 5_000, "a delivery");
     } finally {
       await runner.stop();
     }
@@ -232,11 +225,11 @@ describe("SQS runner", () => {
     });
     try {
       await writeAndPublish(queue.url, "app/ok", { password: "runner-ok-3" });
-      await until("three deliveries", async () => counted.length === 3, 10_000);
+      await until(() => counted.length === 3, 10_000, "three deliveries");
       await until(
-        "the deletion",
         async () => (await counts(queue.url)).ApproximateNumberOfMessagesNotVisible === "0",
         5_000,
+        "the deletion",
       );
     } finally {
       await runner.stop();

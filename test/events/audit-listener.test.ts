@@ -5,14 +5,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { AuditListener } from "../../shared/events/audit-listener.ts";
 import { LineSplitter, startAuditListener, tailAuditFile } from "../../shared/events/audit-listener.ts";
-
-async function until(check: () => boolean, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error("condition not met in time");
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
+import { until } from "../support/until.ts";
 
 function connect(port: number | string): Promise<net.Socket> {
   return new Promise((resolve, reject) => {

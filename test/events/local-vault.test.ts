@@ -11,17 +11,10 @@ import { CloudEventParser } from "../../shared/events/cloudevents.ts";
 import type { VaultEventSubscriber } from "../../shared/events/subscriber.ts";
 import { subscribeVaultEvents } from "../../shared/events/subscriber.ts";
 import type { ParseResult, VaultChangeEvent } from "../../shared/events/types.ts";
+import { until } from "../support/until.ts";
 
 // Every source against the local Vault: its socket and file audit devices and its event stream,
 // driven by plain HTTP requests as any Vault client would send them.
-
-async function until(check: () => boolean, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error("condition not met in time");
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
 
 const canary = "canary-9d2e4f-secret-value";
 

@@ -5,14 +5,7 @@ import WebSocket, { WebSocketServer } from "ws";
 import type { Listening } from "../../infra/local/common/server.ts";
 import { listen } from "../../infra/local/common/server.ts";
 import { subscribeVaultEvents } from "../../shared/events/subscriber.ts";
-
-async function until(check: () => boolean, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error("condition not met in time");
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
+import { until } from "../support/until.ts";
 
 interface Upgrade {
   url: string;

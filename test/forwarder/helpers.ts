@@ -72,13 +72,7 @@ export async function watchOf(yaml: string): Promise<WatchSet & { errors: string
   return { ...watchFromManifests(loaded.manifests), errors: loaded.errors.map((e) => e.message) };
 }
 
-export async function until(check: () => boolean | Promise<boolean>, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error("condition not met in time");
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
+export { until } from "../support/until.ts";
 
 export interface Stack {
   vault: LocalVault;

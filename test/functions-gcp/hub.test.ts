@@ -16,6 +16,7 @@ import { verifyWebhook } from "../../shared/events/webhook.ts";
 import { silentLogger } from "../../shared/observability/logger.ts";
 import { azureStore } from "../support/manifests.ts";
 import { startStack, WEBHOOK_SECRET, type Stack } from "./helpers.ts";
+import { until } from "../support/until.ts";
 
 const root = path.join(import.meta.dirname, "..", "..");
 const CANARY = "pw-hub-canary-5e1f";
@@ -54,14 +55,6 @@ function forward(args: string[], env: Record<string, string>) {
     stderr: () => stderr,
     exited: exited.finally(() => rmSync(cwd, { recursive: true, force: true })),
   };
-}
-
-async function until(check: () => boolean, what: string, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
 }
 
 let s: Stack;
@@ -113,10 +106,10 @@ describe("pushsync forward with per-endpoint stores", () => {
       { VAULT_ADDR: s.vault.url, VAULT_TOKEN: s.vault.rootToken, PUSHSYNC_WEBHOOK_SECRET: WEBHOOK_SECRET },
     );
     try {
-      await until(() => child.stderr().includes('"msg":"vault events connected'), "the event stream");
+      await until(() => child.stderr().includes('"msg":"vault events connected'), 15_000, "the event stream");
       await s.vault.writeKv("secret", "app/a", { password: CANARY });
       await s.vault.writeKv("secret", "app/z", { password: "pw-hub-z" });
-      await until(() => all.paths.length === 2 && azure.paths.length === 1, "both deliveries");
+      await until(() => all.paths.length === 2 && azure.paths.length === 1, 15_000, "both deliveries");
       for (let i = 0; i < 100 && (await s.gcpValue("app-a")) === undefined; i++)
         await new Promise((r) => setTimeout(r, 20));
       expect(all.paths.sort()).toEqual(["app/a", "app/z"]);

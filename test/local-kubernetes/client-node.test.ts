@@ -9,7 +9,7 @@ import {
   V1MicroTime,
 } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { b64, eventually, startCluster, type Cluster, type JsonBody } from "./helpers.ts";
+import { b64, until, startCluster, type Cluster, type JsonBody } from "./helpers.ts";
 
 const GROUP = "external-secrets.io";
 
@@ -202,7 +202,7 @@ describe("local Kubernetes with @kubernetes/client-node", () => {
       plural: "externalsecrets",
       name: "es",
     });
-    await eventually(
+    await until(
       async () =>
         (
           await custom.listNamespacedCustomObject({

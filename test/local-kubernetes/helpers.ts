@@ -142,23 +142,7 @@ export function watch(
   });
 }
 
-/** Waits until `check` holds, polling every few milliseconds. */
-export async function until(check: () => boolean, timeoutMs = 3_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error("condition not met in time");
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
-
-/** Waits until the asynchronous `check` holds (garbage collection, namespace cleanup). */
-export async function eventually(check: () => Promise<boolean>, timeoutMs = 3_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error("condition not met in time");
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
+export { until } from "../support/until.ts";
 
 export interface KubectlResult {
   code: number;

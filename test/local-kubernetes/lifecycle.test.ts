@@ -2,7 +2,6 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   api,
   ES_V1,
-  eventually,
   externalSecret,
   secret,
   startCluster,
@@ -32,7 +31,7 @@ describe("local Kubernetes: status, generation, finalizers, garbage collection, 
   afterAll(() => c.close());
 
   const exists = async (path: string) => (await api(c.k8s, "GET", path)).status === 200;
-  const gone = (path: string) => eventually(async () => !(await exists(path)));
+  const gone = (path: string) => until(async () => !(await exists(path)));
 
   it("status subresource: creates and main-resource writes drop status changes, /status changes only status", async () => {
     const created = await api(c.k8s, "POST", ES, {
@@ -164,7 +163,7 @@ describe("local Kubernetes: status, generation, finalizers, garbage collection, 
       ((await api(c.k8s, "GET", `${SECRETS}/shared`)).body.metadata.ownerReferences ?? []).map(
         (r: JsonBody) => r.name,
       );
-    await eventually(async () => (await owners()).length === 1);
+    await until(async () => (await owners()).length === 1);
     expect(await owners()).toEqual(["owner-b"]);
   });
 

@@ -37,14 +37,7 @@ export function unsignedJwt(claims: Record<string, unknown>): string {
   return `${part({ alg: "RS256", typ: "JWT" })}.${part(claims)}.c2lnbmF0dXJl`;
 }
 
-/** Waits until `check` holds, polling every few milliseconds. */
-export async function until(check: () => boolean, timeoutMs = 3_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error("condition not met in time");
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
+export { until } from "../support/until.ts";
 
 export const ENVELOPE_KEYS = [
   "request_id",
