@@ -9,7 +9,9 @@
  * 3. Ownership: a remote secret without the pushsync marker is never written, unless the entries
  *    opt in to adoption and it is unmarked or marked by ESO.
  * 4. Never backwards: the destination records a newer version of the same Vault path: skipped.
- * 5. Same fingerprint and the store says its current value is the marked one: unchanged.
+ * 5. Same fingerprint, the store says its current value is the marked one, and the secret carries
+ *    exactly the PushSecret's tags (labels on GCP): unchanged. Tags edited behind pushsync's back
+ *    are written back, as a changed value is; the listing shows them, so seeing it costs no call.
  * 6. Otherwise write (restoring a secret pending deletion first).
  */
 import { MANAGED_BY_ESO, MANAGED_BY_PUSHSYNC } from "../providers/types.ts";
@@ -34,6 +36,8 @@ export interface DiffInput {
   deleteWhenGone: boolean;
   ifNotExists: boolean;
   adopt: boolean;
+  /** The user tags (GCP: labels) the PushSecret sets; the push replaces all of them. */
+  tags: Record<string, string>;
   /** The Vault source recorded in the marker: path and the version this push carries. */
   primary?: { path: string; version: number };
 }
@@ -76,8 +80,15 @@ export function decide(d: DiffInput): Decision {
       `destination records ${marker.vaultPath}@${marker.vaultVersion}, newer than version ${d.primary.version}`,
     );
   }
-  if (upToDate && !current?.pendingDeletion) return { kind: "none", outcome: "unchanged" };
+  if (upToDate && !current?.pendingDeletion && sameTags(current.tags, d.tags)) {
+    return { kind: "none", outcome: "unchanged" };
+  }
   return { kind: "write", restore: current?.pendingDeletion ?? false };
+}
+
+function sameTags(a: Record<string, string>, b: Record<string, string>): boolean {
+  const keys = Object.keys(a);
+  return keys.length === Object.keys(b).length && keys.every((k) => b[k] === a[k]);
 }
 
 const skip = (reason: string): Decision => ({ kind: "none", outcome: "skipped", reason });

@@ -378,6 +378,7 @@ async function draftTarget(
           : target.entries.every((e) => e.deletionPolicy === "Delete"),
         ifNotExists: first.updatePolicy === "IfNotExists",
         adopt: first.adopt,
+        tags: first.metadata.tags ?? first.metadata.labels ?? {},
         primary: live.length > 0 ? primary : undefined,
       });
   });

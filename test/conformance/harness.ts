@@ -13,6 +13,8 @@ import {
   GetSecretValueCommand,
   PutSecretValueCommand,
   SecretsManagerClient,
+  TagResourceCommand,
+  UntagResourceCommand,
 } from "@aws-sdk/client-secrets-manager";
 import { SecretManagerServiceClient } from "@google-cloud/secret-manager";
 import { startLocalAws } from "../../infra/local/aws/index.ts";
@@ -35,6 +37,11 @@ export interface Cloud {
   createForeign(key: string, value: string, managedBy?: string): Promise<void>;
   /** Writes a new value as an operator would, without pushsync's marker. */
   setValue(key: string, value: string): Promise<void>;
+  /**
+   * Replaces the user tags (GCP: labels) as an operator would in the console, keeping pushsync's
+   * marker and the value.
+   */
+  retag(key: string, tags: Record<string, string>): Promise<void>;
   /** Deletes the secret as an operator would (soft delete where the store has one). */
   remove(key: string): Promise<void>;
   /** Current value, undefined when the secret is absent or deleted. */
@@ -173,6 +180,15 @@ const aws: Harness = {
       async setValue(key, value) {
         await sdk.send(new PutSecretValueCommand({ SecretId: name(key), SecretString: value }));
       },
+      async retag(key, tags) {
+        const stale = ((await describe(key)).Tags ?? [])
+          .map((t) => t.Key ?? "")
+          .filter((k) => !isMarkerKey(k) && !(k in tags));
+        if (stale.length > 0)
+          await sdk.send(new UntagResourceCommand({ SecretId: name(key), TagKeys: stale }));
+        const Tags = Object.entries(tags).map(([Key, Value]) => ({ Key, Value }));
+        await sdk.send(new TagResourceCommand({ SecretId: name(key), Tags }));
+      },
       async remove(key) {
         await sdk.send(new DeleteSecretCommand({ SecretId: name(key), RecoveryWindowInDays: 7 }));
       },
@@ -278,6 +294,14 @@ const gcp: Harness = {
         await addVersion(key, value);
       },
       setValue: addVersion,
+      async retag(key, tags) {
+        const [secret] = await sdk.getSecret({ name: name(key) });
+        const own = Object.entries(secret.labels ?? {}).filter(([k]) => isMarkerKey(k));
+        await sdk.updateSecret({
+          secret: { name: name(key), labels: { ...Object.fromEntries(own), ...tags }, etag: secret.etag },
+          updateMask: { paths: ["labels"] },
+        });
+      },
       async remove(key) {
         await sdk.deleteSecret({ name: name(key) });
       },
@@ -369,6 +393,13 @@ const azure: Harness = {
       },
       async setValue(key, value) {
         await sdk.setSecret(name(key), value);
+      },
+      async retag(key, tags) {
+        const { properties } = await sdk.getSecret(name(key));
+        const own = Object.entries(properties.tags ?? {}).filter(([k]) => isMarkerKey(k));
+        await sdk.updateSecretProperties(name(key), properties.version!, {
+          tags: { ...Object.fromEntries(own), ...tags },
+        });
       },
       async remove(key) {
         await (await sdk.beginDeleteSecret(name(key))).pollUntilDone();

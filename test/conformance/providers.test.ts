@@ -305,6 +305,27 @@ describe.each(harnesses)("$name", (h) => {
     expect(await cloud.value("/cf/meta/a")).toBe("m");
   });
 
+  it("writes back tags edited behind pushsync's back, seen in the listing, keeping the value", async () => {
+    await put("meta/drift", "d");
+    const [one] = h.metadata;
+    const tags = one.push.tags ?? one.push.labels ?? {};
+    const entries = [e("default/drift", "meta/drift", "/cf/meta/drift", { metadata: one.push })];
+    const eng = engine();
+    expect(row(await eng.reconcile(entries), "/cf/meta/drift").outcome).toBe("created");
+    await cloud.retag("/cf/meta/drift", { ...tags, team: "edited-by-hand", extra: "added-by-hand" });
+    expect(await cloud.metadata("/cf/meta/drift")).not.toEqual(one.read);
+
+    cloud.requests.reset();
+    expect(row(await eng.reconcile(entries), "/cf/meta/drift").outcome).toBe("updated");
+    expect(count(h.ops.valueReads)).toBe(0);
+    expect(await cloud.metadata("/cf/meta/drift")).toEqual(one.read);
+    expect(await cloud.value("/cf/meta/drift")).toBe("d");
+
+    cloud.requests.reset();
+    expect(row(await eng.reconcile(entries), "/cf/meta/drift").outcome).toBe("unchanged");
+    expect(count(h.ops.writes)).toBe(0);
+  });
+
   it("refuses a value one byte over the store's limit, naming the limit; the others are pushed", async () => {
     expect(cloud.provider.limits.maxValueBytes).toBe(h.maxValueBytes);
     // Two-byte characters: the limit counts bytes, not characters.

@@ -72,15 +72,21 @@ export interface ParsedTags {
   marker?: PushMarker;
   /** VersionId recorded with the marker. */
   versionId?: string;
-  /** Tags other than the marker's. */
+  /** Tags other than the marker's and AWS's own (see AWS_RESERVED_PREFIX). */
   userTags: Record<string, string>;
 }
+
+/**
+ * Tags AWS services set (CloudFormation's aws:cloudformation:stack-name, for one). Nobody can
+ * change or remove them, so they are neither the PushSecret's to compare nor pushsync's to untag.
+ */
+const AWS_RESERVED_PREFIX = "aws:";
 
 export function parseTags(tags: readonly { Key?: string; Value?: string }[] = []): ParsedTags {
   const own = new Map<string, string>();
   const userTags: Record<string, string> = {};
   for (const { Key: key, Value: value = "" } of tags) {
-    if (key === undefined) continue;
+    if (key === undefined || key.toLowerCase().startsWith(AWS_RESERVED_PREFIX)) continue;
     if (isMarkerTagKey(key)) own.set(key, value);
     else userTags[key] = value;
   }
