@@ -9,9 +9,11 @@
  * 3. Ownership: a remote secret without the pushsync marker is never written, unless the entries
  *    opt in to adoption and it is unmarked or marked by ESO.
  * 4. Never backwards: the destination records a newer version of the same Vault path: skipped.
- * 5. Same fingerprint, the store says its current value is the marked one, and the secret carries
- *    exactly the PushSecret's tags (labels on GCP): unchanged. Tags edited behind pushsync's back
- *    are written back, as a changed value is; the listing shows them, so seeing it costs no call.
+ * 5. Same fingerprint, the store says its current value is the marked one, and the secret still
+ *    carries every tag (GCP: label) the PushSecret sets, with its value: unchanged. One of them
+ *    changed or removed behind pushsync's back is written back, as a changed value is; the listing
+ *    shows tags, so seeing it costs no call. Tags added by others (cost allocation, automation) do
+ *    not start a write, so pushsync never fights them on every reconcile; a push replaces them.
  * 6. Otherwise write (restoring a secret pending deletion first).
  */
 import { MANAGED_BY_ESO, MANAGED_BY_PUSHSYNC } from "../providers/types.ts";
@@ -36,7 +38,7 @@ export interface DiffInput {
   deleteWhenGone: boolean;
   ifNotExists: boolean;
   adopt: boolean;
-  /** The user tags (GCP: labels) the PushSecret sets; the push replaces all of them. */
+  /** The user tags (GCP: labels) the PushSecret sets. */
   tags: Record<string, string>;
   /** The Vault source recorded in the marker: path and the version this push carries. */
   primary?: { path: string; version: number };
@@ -80,15 +82,14 @@ export function decide(d: DiffInput): Decision {
       `destination records ${marker.vaultPath}@${marker.vaultVersion}, newer than version ${d.primary.version}`,
     );
   }
-  if (upToDate && !current?.pendingDeletion && sameTags(current.tags, d.tags)) {
+  if (upToDate && !current?.pendingDeletion && carriesAll(current.tags, d.tags)) {
     return { kind: "none", outcome: "unchanged" };
   }
   return { kind: "write", restore: current?.pendingDeletion ?? false };
 }
 
-function sameTags(a: Record<string, string>, b: Record<string, string>): boolean {
-  const keys = Object.keys(a);
-  return keys.length === Object.keys(b).length && keys.every((k) => b[k] === a[k]);
+function carriesAll(current: Record<string, string>, wanted: Record<string, string>): boolean {
+  return Object.entries(wanted).every(([k, v]) => current[k] === v);
 }
 
 const skip = (reason: string): Decision => ({ kind: "none", outcome: "skipped", reason });

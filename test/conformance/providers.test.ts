@@ -305,16 +305,22 @@ describe.each(harnesses)("$name", (h) => {
     expect(await cloud.value("/cf/meta/a")).toBe("m");
   });
 
-  it("writes back tags edited behind pushsync's back, seen in the listing, keeping the value", async () => {
+  it("writes back its tags edited behind pushsync's back, seen in the listing; others' tags start no write", async () => {
     await put("meta/drift", "d");
     const [one] = h.metadata;
     const tags = one.push.tags ?? one.push.labels ?? {};
     const entries = [e("default/drift", "meta/drift", "/cf/meta/drift", { metadata: one.push })];
     const eng = engine();
     expect(row(await eng.reconcile(entries), "/cf/meta/drift").outcome).toBe("created");
-    await cloud.retag("/cf/meta/drift", { ...tags, team: "edited-by-hand", extra: "added-by-hand" });
-    expect(await cloud.metadata("/cf/meta/drift")).not.toEqual(one.read);
 
+    // A tag someone else adds (cost allocation, automation) is not drift: no write for it.
+    await cloud.retag("/cf/meta/drift", { ...tags, costcenter: "added-by-hand" });
+    cloud.requests.reset();
+    expect(row(await eng.reconcile(entries), "/cf/meta/drift").outcome).toBe("unchanged");
+    expect(count(h.ops.writes)).toBe(0);
+
+    // One of the PushSecret's own tags changed is: the push restores the PushSecret's set.
+    await cloud.retag("/cf/meta/drift", { ...tags, team: "edited-by-hand" });
     cloud.requests.reset();
     expect(row(await eng.reconcile(entries), "/cf/meta/drift").outcome).toBe("updated");
     expect(count(h.ops.valueReads)).toBe(0);
