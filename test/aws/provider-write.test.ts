@@ -131,6 +131,27 @@ describe("push", () => {
     expect((await sm.send(new DescribeSecretCommand({ SecretId: "app/cfg" }))).Description).toBe("new");
   });
 
+  it("moves the secret to the KMS key the PushSecret names, and back to AWS's managed key when it names none", async () => {
+    const kmsKey = async () => (await sm.send(new DescribeSecretCommand({ SecretId: "app/kms" }))).KmsKeyId;
+    await provider.push(pushRequest("app/kms", "v1"));
+    expect(await kmsKey()).toBeUndefined();
+
+    const push = async (vaultVersion: number, kmsKeyId?: string) => {
+      const current = (await provider.describe("app/kms"))!;
+      provider.calls.reset();
+      await provider.push(
+        pushRequest("app/kms", `v${vaultVersion}`, { vaultVersion, current, metadata: { kmsKeyId } }),
+      );
+      return provider.calls.get("UpdateSecret");
+    };
+    expect(await push(2, "alias/app")).toBe(1);
+    expect(await kmsKey()).toBe("alias/app");
+    expect(await push(3, "alias/app")).toBe(0);
+    expect(await push(4)).toBe(1);
+    expect(await kmsKey()).toBeUndefined();
+    expect(await push(5)).toBe(0);
+  });
+
   it("stores marker values outside AWS's tag alphabet as base64 and reads them back", async () => {
     const base = pushRequest("app/odd", "v");
     const vaultPath = "kv/Team A/db#1,primary";

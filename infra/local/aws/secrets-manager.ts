@@ -138,6 +138,12 @@ export interface SecretsManagerOptions {
   accountId: string;
 }
 
+/**
+ * The AWS managed key (its alias, or an empty KmsKeyId on UpdateSecret) is what a secret has
+ * without a key of its own; Describe and List omit KmsKeyId for it.
+ */
+const AWS_MANAGED_KEY_ALIAS = "alias/aws/secretsmanager";
+const isCustomerKey = (kmsKeyId: string): boolean => kmsKeyId !== "" && kmsKeyId !== AWS_MANAGED_KEY_ALIAS;
 export class LocalSecretsManager implements AwsJsonService {
   readonly targetPrefix = "secretsmanager";
   readonly contentType = "application/x-amz-json-1.1";
@@ -388,7 +394,7 @@ export class LocalSecretsManager implements AwsJsonService {
       arn: `${this.arnPrefix}${name}-${randomSuffix()}`,
       seq: this.seq++,
       ...(description !== undefined ? { description } : {}),
-      ...(kmsKeyId ? { kmsKeyId } : {}),
+      ...(kmsKeyId !== undefined && isCustomerKey(kmsKeyId) ? { kmsKeyId } : {}),
       tags: [],
       versions: new Map(),
       created,
@@ -422,9 +428,8 @@ export class LocalSecretsManager implements AwsJsonService {
     if (value && token === undefined) throw new AwsError("InvalidRequestException", MSG_NEED_TOKEN);
     const version = value && token !== undefined ? this.addVersion(secret, token, value) : undefined;
     if (description !== undefined) secret.description = description;
-    // An empty KmsKeyId returns the secret to the AWS managed key.
     if (kmsKeyId !== undefined) {
-      if (kmsKeyId) secret.kmsKeyId = kmsKeyId;
+      if (isCustomerKey(kmsKeyId)) secret.kmsKeyId = kmsKeyId;
       else delete secret.kmsKeyId;
     }
     secret.lastChanged = now();

@@ -55,6 +55,8 @@ import { isMarkerTagKey, MARKER_TAG_COUNT, markerTags, parseTags, type Tag } fro
 import { toRemoteKey, toSecretName } from "./names.ts";
 
 export const MAX_VALUE_BYTES = 65_536;
+/** The key a secret is encrypted with when the PushSecret names none. */
+const AWS_MANAGED_KMS_KEY = "alias/aws/secretsmanager";
 const MAX_TAGS = 50;
 const BATCH_SIZE = 20;
 const LIST_PAGE_SIZE = 100;
@@ -301,7 +303,10 @@ class AwsSecretsManagerProvider implements SecretStoreProvider {
     // cleared with "" (AWS then omits it); "" and none are the same description.
     const description =
       (metadata.description ?? "") !== (known.description ?? "") ? (metadata.description ?? "") : undefined;
-    const kmsKeyId = metadata.kmsKeyId !== known.kmsKeyId ? metadata.kmsKeyId : undefined;
+    // Likewise a KMS key the PushSecret no longer names goes back to the AWS managed key, for which
+    // AWS reports no key at all.
+    const wantedKey = metadata.kmsKeyId ?? AWS_MANAGED_KMS_KEY;
+    const kmsKeyId = wantedKey !== (known.kmsKeyId ?? AWS_MANAGED_KMS_KEY) ? wantedKey : undefined;
     if (description !== undefined || kmsKeyId !== undefined)
       await this.call("UpdateSecret", name, () =>
         this.client.send(
