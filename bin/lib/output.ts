@@ -36,7 +36,7 @@ function planRows(plan: Plan): PlanRow[] {
       store: item.store,
       remoteKey: item.remoteKey,
       action: actionOf(item),
-      ...(action.kind === "none" && action.reason !== undefined ? { reason: action.reason } : {}),
+      ...(action.kind !== "delete" && action.reason !== undefined ? { reason: action.reason } : {}),
       ...(action.kind === "none" && action.error !== undefined ? { error: action.error } : {}),
       ...(item.fingerprint !== undefined ? { fingerprint: shortFingerprint(item.fingerprint) } : {}),
       ...(item.vault !== undefined ? { vault: item.vault } : {}),

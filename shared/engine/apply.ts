@@ -105,7 +105,7 @@ async function mergeAndPush(
   }
   const token = tokenFor(ctx, item, current, merged);
   const result = await provider.push(request(item, merged, current, action.restore, token));
-  return { outcome: result.action };
+  return pushed(result.action, action);
 }
 
 async function execute(ctx: EngineContext, item: PlanItem): Promise<Result> {
@@ -120,7 +120,7 @@ async function execute(ctx: EngineContext, item: PlanItem): Promise<Result> {
     if (action.value) {
       const token = tokenFor(ctx, item, item.current);
       const result = await provider.push(request(item, action.value, item.current, action.restore, token));
-      return { outcome: result.action };
+      return pushed(result.action, action);
     }
     return await ctx.lock.run(`${item.store}\u0000${item.remoteKey}`, () =>
       mergeAndPush(ctx, provider, item, action),
@@ -129,6 +129,11 @@ async function execute(ctx: EngineContext, item: PlanItem): Promise<Result> {
     return { outcome: "error", error: toEntryError(err) };
   }
 }
+
+const pushed = (outcome: "created" | "updated", action: { reason?: string }): Result => ({
+  outcome,
+  ...(action.reason !== undefined && { reason: action.reason }),
+});
 
 function rowsOf(item: PlanItem, result: Result, durationMs: number): ReportEntry[] {
   const common = {

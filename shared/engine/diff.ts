@@ -21,7 +21,8 @@ import type { RemoteSecretState } from "../providers/types.ts";
 import type { EntryError } from "./types.ts";
 
 export type Decision =
-  | { kind: "write"; restore: boolean }
+  /** `reason` says what drifted when the inputs did not change (shown by plan and in the report). */
+  | { kind: "write"; restore: boolean; reason?: string }
   | { kind: "delete" }
   | { kind: "none"; outcome: "unchanged" | "skipped" | "error"; reason?: string; error?: EntryError };
 
@@ -82,14 +83,20 @@ export function decide(d: DiffInput): Decision {
       `destination records ${marker.vaultPath}@${marker.vaultVersion}, newer than version ${d.primary.version}`,
     );
   }
-  if (upToDate && !current?.pendingDeletion && carriesAll(current.tags, d.tags)) {
-    return { kind: "none", outcome: "unchanged" };
+  const restore = current?.pendingDeletion ?? false;
+  if (upToDate && !restore) {
+    if (carriesAll(current.tags, d.tags)) return { kind: "none", outcome: "unchanged" };
+    return { kind: "write", restore, reason: TAGS_DRIFTED };
   }
-  return { kind: "write", restore: current?.pendingDeletion ?? false };
+  const sameInputs = owned && current?.marker?.fingerprint === d.fingerprint && !restore;
+  return { kind: "write", restore, ...(sameInputs ? { reason: VALUE_DRIFTED } : {}) };
 }
 
 function carriesAll(current: Record<string, string>, wanted: Record<string, string>): boolean {
   return Object.entries(wanted).every(([k, v]) => current[k] === v);
 }
+
+export const VALUE_DRIFTED = "value changed outside pushsync";
+export const TAGS_DRIFTED = "tags changed outside pushsync";
 
 const skip = (reason: string): Decision => ({ kind: "none", outcome: "skipped", reason });

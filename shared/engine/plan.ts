@@ -89,6 +89,8 @@ export type Action =
   | {
       kind: "write";
       restore: boolean;
+      /** What drifted, when the inputs did not change. */
+      reason?: string;
       /** Whole-value targets. */
       value?: SecretValue;
       /** Property targets: properties to set and to remove (read-modify-write in apply). */
@@ -451,15 +453,19 @@ async function render(d: Draft, sources: SourceReader): Promise<void> {
     return v;
   };
   const first = d.target.entries[0]!;
+  const write = {
+    kind: "write" as const,
+    restore: decision.restore,
+    ...(decision.reason !== undefined ? { reason: decision.reason } : {}),
+  };
   d.item.action =
     first.property !== undefined
       ? {
-          kind: "write",
-          restore: decision.restore,
+          ...write,
           set: new Map(live.map((c) => [c.entry.property!, value(c.entry)])),
           remove: d.list.filter((c) => c.status === "removed").map((c) => c.entry.property!),
         }
-      : { kind: "write", restore: decision.restore, value: value(first) };
+      : { ...write, value: value(first) };
 }
 
 /**

@@ -10,6 +10,7 @@ import { randomBytes } from "node:crypto";
 import { inspect } from "node:util";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { startLocalVault, type LocalVault } from "../../infra/local/vault/index.ts";
+import { TAGS_DRIFTED, VALUE_DRIFTED } from "../../shared/engine/diff.ts";
 import { createEngine, type Engine, type EngineOptions } from "../../shared/engine/engine.ts";
 import type { PushEntry, Report, ReportEntry } from "../../shared/engine/types.ts";
 import { createVaultSource, tokenAuth, type VaultSource } from "../../shared/vault/index.ts";
@@ -322,7 +323,10 @@ describe.each(harnesses)("$name", (h) => {
     // One of the PushSecret's own tags changed is: the push restores the PushSecret's set.
     await cloud.retag("/cf/meta/drift", { ...tags, team: "edited-by-hand" });
     cloud.requests.reset();
-    expect(row(await eng.reconcile(entries), "/cf/meta/drift").outcome).toBe("updated");
+    expect(row(await eng.reconcile(entries), "/cf/meta/drift")).toMatchObject({
+      outcome: "updated",
+      reason: TAGS_DRIFTED,
+    });
     expect(count(h.ops.valueReads)).toBe(0);
     expect(await cloud.metadata("/cf/meta/drift")).toEqual(one.read);
     expect(await cloud.value("/cf/meta/drift")).toBe("d");
@@ -408,12 +412,13 @@ describe.each(harnesses)("$name", (h) => {
     await cloud.setValue("/cf/rep/a", "changed-by-hand");
 
     const reconciled = await eng.reconcile(entries);
+    const repaired = { outcome: "updated", reason: VALUE_DRIFTED };
     if (h.outOfBandSeenBy === "reconcile") {
-      expect(row(reconciled, "/cf/rep/a").outcome).toBe("updated");
+      expect(row(reconciled, "/cf/rep/a")).toMatchObject(repaired);
     } else {
       expect(row(reconciled, "/cf/rep/a").outcome).toBe("unchanged");
       expect(await cloud.value("/cf/rep/a")).toBe("changed-by-hand");
-      expect(row(await eng.pushPaths(entries, changed), "/cf/rep/a").outcome).toBe("updated");
+      expect(row(await eng.pushPaths(entries, changed), "/cf/rep/a")).toMatchObject(repaired);
     }
     expect(await cloud.value("/cf/rep/a")).toBe("from-vault");
     // Settled, whichever way the store is looked at.
