@@ -57,6 +57,8 @@ export class EventBuffer {
   /** Insertion-ordered: the first entry is the oldest. */
   private entries = new Map<string, Entry>();
   private waiters: Array<() => void> = [];
+  /** Events taken for publishing whose batch is not settled yet. */
+  private taken = 0;
   private readonly accept: (event: VaultChangeEvent) => boolean;
   private readonly now: () => number;
 
@@ -69,8 +71,14 @@ export class EventBuffer {
     this.now = options.now ?? Date.now;
   }
 
+  /** Events waiting to be taken. */
   get size(): number {
     return this.entries.size;
+  }
+
+  /** Events taken for publishing, not yet acknowledged or put back. */
+  get inFlight(): number {
+    return this.taken;
   }
 
   offer(event: VaultChangeEvent): OfferOutcome {
@@ -105,10 +113,12 @@ export class EventBuffer {
       this.entries.delete(key);
       taken.push(entry);
     }
+    this.taken += taken.length;
     let settled = false;
     const settle = (): boolean => {
       if (settled) return false;
       settled = true;
+      this.taken -= taken.length;
       return true;
     };
     return {

@@ -15,7 +15,8 @@
  *
  * Health (/healthz): 503 when no source is up (an audit listener is up while it listens: Vault
  * dials it, so it must not wait for Vault; the events stream is up while connected) or when a sink
- * has been failing for longer than `unhealthyAfterMs`.
+ * has been failing for longer than `unhealthyAfterMs`. Per sink it shows the events waiting
+ * (`queued`), those in a publish attempt (`publishing`) and how long the sink has been failing.
  *
  * Metrics (/metrics), labelled by source, reason or sink:
  *   pushsync_events_received_total{source}        lines and messages read from each source
@@ -296,6 +297,7 @@ export async function startForwarder(options: ForwarderOptions): Promise<Forward
             l.sink.name,
             {
               queued: l.buffer.size,
+              publishing: l.buffer.inFlight,
               failingSeconds: l.failingSince === undefined ? 0 : Math.round((now - l.failingSince) / 1000),
             },
           ]),

@@ -101,10 +101,12 @@ describe("event buffer", () => {
     b.offer(ev("b", 1));
     now = 4_000;
     const batch = b.take(1);
+    expect([b.size, b.inFlight]).toEqual([1, 1]);
     b.offer(ev("c", 1));
     b.offer(ev("a", 2));
     batch.retry();
     batch.ack(); // settling twice does nothing
+    expect([b.size, b.inFlight]).toEqual([3, 0]);
     expect(b.lagSeconds(10_000)).toBe(9); // "a" keeps its first enqueue time
     const events = b.take(10).events;
     expect(paths(events)).toEqual(["a", "b", "c"]);
