@@ -16,7 +16,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { GetSecretValueCommand, SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import type { TokenCredential } from "@azure/identity";
 import { SecretClient } from "@azure/keyvault-secrets";
-import { SecretManagerServiceClient } from "@google-cloud/secret-manager";
+import { localGcpClient } from "../infra/local/gcp/client.ts";
 
 export interface ReaderConfig {
   aws?: { endpoint: string; region: string };
@@ -56,18 +56,7 @@ function readers(config: ReaderConfig): Read[] {
     });
   }
   if (config.gcp) {
-    const [host, port] = config.gcp.host.split(":");
-    const noCredentials = {
-      getRequestHeaders: async () => new Headers(),
-      fetch: (u: string, o: RequestInit) => fetch(u, o),
-    };
-    const sm = new SecretManagerServiceClient({
-      fallback: true,
-      apiEndpoint: host,
-      port: Number(port),
-      protocol: "http",
-      auth: noCredentials as never,
-    });
+    const sm = localGcpClient(config.gcp.host);
     const project = config.gcp.project;
     out.push(async (key) => {
       try {

@@ -27,7 +27,6 @@ import {
 } from "@aws-sdk/client-secrets-manager";
 import type { TokenCredential } from "@azure/identity";
 import { SecretClient } from "@azure/keyvault-secrets";
-import { SecretManagerServiceClient } from "@google-cloud/secret-manager";
 import { startLocalAws } from "../infra/local/aws/index.ts";
 import { startLocalAzure } from "../infra/local/azure/index.ts";
 import type { RequestCounter } from "../infra/local/common/server.ts";
@@ -39,6 +38,7 @@ import { createAzureKeyVaultProvider } from "../shared/providers/azure-key-vault
 import { createGcpSecretManagerProvider } from "../shared/providers/gcp-secret-manager/index.ts";
 import type { SecretStoreProvider } from "../shared/providers/types.ts";
 import { createVaultSource, tokenAuth } from "../shared/vault/index.ts";
+import { localGcpClient } from "../infra/local/gcp/client.ts";
 
 type Store = "aws" | "gcp" | "azure";
 const STORES: Store[] = ["aws", "gcp", "azure"];
@@ -207,18 +207,7 @@ function baseline(stack: Stack): () => Promise<void> {
     });
   }
   if (stack.gcp) {
-    const [host, port] = stack.gcp.host.split(":");
-    const noCredentials = {
-      getRequestHeaders: async () => new Headers(),
-      fetch: (u: string, o: RequestInit) => fetch(u, o),
-    };
-    const sm = new SecretManagerServiceClient({
-      fallback: true,
-      apiEndpoint: host,
-      port: Number(port),
-      protocol: "http",
-      auth: noCredentials as never,
-    });
+    const sm = localGcpClient(stack.gcp.host);
     const parent = "projects/bench";
     sync.push(async (i, desired) => {
       const name = `${parent}/secrets/${gcpId(i)}`;

@@ -16,7 +16,6 @@ import {
   TagResourceCommand,
   UntagResourceCommand,
 } from "@aws-sdk/client-secrets-manager";
-import { SecretManagerServiceClient } from "@google-cloud/secret-manager";
 import { startLocalAws } from "../../infra/local/aws/index.ts";
 import type { Faults, RequestCounter } from "../../infra/local/common/server.ts";
 import { startLocalGcp } from "../../infra/local/gcp/server.ts";
@@ -26,6 +25,7 @@ import { createGcpSecretManagerProvider } from "../../shared/providers/gcp-secre
 import { MANAGED_BY_KEY } from "../../shared/providers/types.ts";
 import type { PushMetadata, SecretStoreProvider } from "../../shared/providers/types.ts";
 import { StaticCredential, sdkClient, startTestAzure } from "../azure/helpers.ts";
+import { localGcpClient } from "../../infra/local/gcp/client.ts";
 
 export interface Cloud {
   /** The real provider, with its quotas lifted (see `unlimited`). */
@@ -216,7 +216,6 @@ const aws: Harness = {
 };
 
 const GCP_PROJECT = "conformance";
-type GcpClientOptions = NonNullable<ConstructorParameters<typeof SecretManagerServiceClient>[0]>;
 
 const gcp: Harness = {
   name: "gcp-secret-manager",
@@ -262,17 +261,7 @@ const gcp: Harness = {
       projectId: GCP_PROJECT,
       emulatorHost: local.host,
     });
-    // The official client over REST, with no credentials (the local GCP takes any or none).
-    const sdk = new SecretManagerServiceClient({
-      fallback: true,
-      apiEndpoint: "127.0.0.1",
-      port: local.port,
-      protocol: "http",
-      auth: {
-        getRequestHeaders: async () => new Headers(),
-        fetch: (url: string, init: RequestInit) => fetch(url, init),
-      } as unknown as GcpClientOptions["auth"],
-    });
+    const sdk = localGcpClient(local.host);
     const name = (key: string) => `projects/${GCP_PROJECT}/secrets/${provider.mapKey(key)}`;
     const absent = (err: unknown) => [5, 404].includes((err as { code?: number }).code ?? 0);
     const addVersion = async (key: string, value: string) => {

@@ -13,7 +13,7 @@ import path from "node:path";
 import { GetSecretValueCommand, SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import type { TokenCredential } from "@azure/identity";
 import { SecretClient } from "@azure/keyvault-secrets";
-import { SecretManagerServiceClient } from "@google-cloud/secret-manager";
+import type { SecretManagerServiceClient } from "@google-cloud/secret-manager";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { localClouds } from "../../bin/commands/local.ts";
 import { KubeClient } from "../../functions/cluster/kube.ts";
@@ -21,6 +21,7 @@ import type { LocalState } from "../../bin/lib/local-state.ts";
 import { PYTHON, canImport, clientsRequired } from "../support/clients.ts";
 import { awsStore, azureStore, gcpStore, vaultStore, yamlDocs } from "../support/manifests.ts";
 import { until } from "../support/until.ts";
+import { localGcpClient } from "../../infra/local/gcp/client.ts";
 
 const CLI = path.resolve(import.meta.dirname, "../../bin/pushsync.mjs");
 const hvacInstalled = canImport(PYTHON, "hvac");
@@ -205,18 +206,7 @@ beforeAll(async () => {
     region: state.aws!.region,
     credentials: { accessKeyId: "test", secretAccessKey: "test" },
   });
-  const [gcpHost, gcpPort] = state.gcp!.emulatorHost.split(":");
-  const noCredentials = {
-    getRequestHeaders: async () => new Headers(),
-    fetch: (u: string, o: RequestInit) => fetch(u, o),
-  };
-  gsm = new SecretManagerServiceClient({
-    fallback: true,
-    apiEndpoint: gcpHost,
-    port: Number(gcpPort),
-    protocol: "http",
-    auth: noCredentials as never,
-  });
+  gsm = localGcpClient(state.gcp!.emulatorHost);
   const token: TokenCredential = {
     getToken: async () => ({ token: "test", expiresOnTimestamp: Date.now() + 3_600_000 }),
   };

@@ -8,7 +8,7 @@ import { generateKeyPairSync, randomBytes, sign, type KeyObject } from "node:cry
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { SecretManagerServiceClient } from "@google-cloud/secret-manager";
+import type { SecretManagerServiceClient } from "@google-cloud/secret-manager";
 import { listen, readBody, sendJson, type Listening } from "../../infra/local/common/server.ts";
 import { startLocalGcp, type LocalGcp } from "../../infra/local/gcp/server.ts";
 import { startLocalVault, type LocalVault } from "../../infra/local/vault/index.ts";
@@ -16,6 +16,7 @@ import { gcpStore, vaultStore, yamlDocs } from "../support/manifests.ts";
 import type { VaultChangeEvent } from "../../shared/events/types.ts";
 import { signWebhook } from "../../shared/events/webhook.ts";
 import { Counters } from "../../shared/observability/counters.ts";
+import { localGcpClient } from "../../infra/local/gcp/client.ts";
 
 export interface RsaKey {
   kid: string;
@@ -228,16 +229,7 @@ spec:
 `,
     ).join("---\n"),
   );
-  const sdk = new SecretManagerServiceClient({
-    fallback: true,
-    apiEndpoint: "127.0.0.1",
-    port: gcp.port,
-    protocol: "http",
-    auth: {
-      getRequestHeaders: async () => new Headers(),
-      fetch: (url: string, init: RequestInit) => fetch(url, init),
-    } as unknown as NonNullable<ConstructorParameters<typeof SecretManagerServiceClient>[0]>["auth"],
-  });
+  const sdk = localGcpClient(gcp.host);
   return {
     vault,
     gcp,
